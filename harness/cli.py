@@ -1,0 +1,115 @@
+"""``keras-equiv``: run, list, validate and show cases.  Exit 0 pass, 1 a case failed, 2 bad input."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import keras_api as api
+from .errors import CaseSchemaError, UsageError
+from .select import select
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keras-equiv", description=(
+        "Prove that Keras recurrent layers compute what an independent NumPy reference says."))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("targets", nargs="*", metavar="PATH|ID",
+                       help="case files, directories or case ids (default: the bundled cases/)")
+        p.add_argument("-k", dest="keyword", metavar="EXPR",
+                       help="only ids matching this expression (substrings with and/or/not)")
+        p.add_argument("--device", choices=("cpu", "gpu", "all"),
+                       help="run every case on this device instead of the devices it lists")
+
+    run = sub.add_parser("run", help="run cases and compare Keras with the reference")
+    selection(run)
+    run.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    selection(sub.add_parser("list", help="list expanded case ids (no TensorFlow import)"))
+    selection(sub.add_parser("validate", help="check case files (no TensorFlow import)"))
+    show = sub.add_parser("show", help="the expanded case, its layer, weight shapes and parameter formula")
+    show.add_argument("case_id", metavar="ID")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        if args.command == "show":
+            return _show(args.case_id)
+        cases = select(args.targets, args.keyword, args.device)
+        if args.command == "validate":
+            print(f"ok: {len(cases)} cases")
+            return 0
+        if args.command == "list":
+            for case in cases:
+                print(case.id)
+            return 0
+        return _run(cases, args.json, args.quiet)
+    except CaseSchemaError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"keras-equiv: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(cases, json_path: str | None, quiet: bool) -> int:
+    from . import report  # noqa: PLC0415
+    from .runner import run_case  # noqa: PLC0415
+
+    if not cases:
+        print("no cases selected", file=sys.stderr)
+        return 2
+    if json_path and Path(json_path).is_dir():
+        raise UsageError(f"--json {json_path}: is a directory")
+    start = time.perf_counter()
+    results = []
+    for index, case in enumerate(cases, start=1):
+        result = run_case(case)
+        results.append(result)
+        if not quiet or result.verdict in ("fail", "error"):
+            print(f"[{index}/{len(cases)}] {report.row(result)}", flush=True)
+    failed = [r for r in results if r.verdict in ("fail", "error")]
+    for result in failed:
+        print("\n" + report.failure_text(result))
+    print("\n" + report.summary(results, time.perf_counter() - start))
+    if json_path:
+        Path(json_path).write_text(report.to_json(results), encoding="utf-8")
+    return 1 if failed else 0
+
+
+def _show(case_id: str) -> int:
+    from . import reference  # noqa: PLC0415
+    from .keras_build import describe  # noqa: PLC0415
+
+    for case in select([case_id]):
+        cfg = api.with_defaults(case.layer)
+        count, formula = reference.param_formula(cfg, case.input.features)
+        print(f"{case.id}  ({case.path}:{case.line})")
+        if case.about:
+            print(f"  about:     {case.about}")
+        print(f"  layer:     keras.layers.{describe(dict(case.layer))}")
+        print(f"  input:     {case.input}")
+        for key in ("mask", "initial_state", "calls"):
+            if getattr(case, key) is not None:
+                print(f"  {key + ':':<10} {getattr(case, key)}")
+        print(f"  weights:   {case.weights if isinstance(case.weights, str) else 'explicit'}; shapes "
+              + json.dumps(reference.weight_shapes(cfg, case.input.features)))
+        print(f"  outputs:   " + json.dumps(reference.output_shapes(cfg, case.input.batch, case.input.timesteps)))
+        print(f"  params:    {formula} = {count}")
+        print(f"  dtype:     {case.dtype}  device: {case.device}  seed: {case.seed}")
+        print(f"  expect:    {case.expect}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Compare one array with another; returns data and never raises.
+
+Checks run in a fixed order, each with its own message: shape, dtype, NaN/Inf positions,
+then values with the ``np.isclose`` rule ``|actual - desired| <= atol + rtol * |desired|``.
+A NaN passes only where the other side has a NaN in the same place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tolerances import Tolerance
+
+MAX_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing one named output."""
+
+    name: str
+    against: str  # what the actual values were compared with: "reference", "expected values"
+    passed: bool
+    problem: str  # "" when passed, else a one-line reason
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    n_bad: int = 0
+    n_total: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    worst_index: tuple[int, ...] | None = None
+    tolerance: Tolerance | None = None
+    worst: list[tuple] = field(default_factory=list)  # (index, actual, desired, abs_err, allowed)
+
+    @property
+    def ratio(self) -> float:
+        """Worst error as a fraction of what was allowed there (>1 means failed)."""
+        if not self.worst:
+            return 0.0 if self.passed else float("inf")
+        return max(r[3] / r[4] if r[4] > 0 else (float("inf") if r[3] > 0 else 0.0) for r in self.worst)
+
+
+def _as_float(a) -> np.ndarray:
+    return np.asarray(a).astype(np.float64)
+
+
+def compare(name: str, actual, desired, tol: Tolerance, against: str = "reference",
+            expected_dtype: str | None = None) -> Comparison:
+    """Compare ``actual`` with ``desired`` under ``tol``; see the module docstring for the order."""
+    act_raw = np.asarray(actual)
+    dtype = str(act_raw.dtype)
+    act, des = _as_float(act_raw), _as_float(desired)
+    base = dict(name=name, against=against, dtype=dtype, tolerance=tol, n_total=int(des.size))
+    if act.shape != des.shape:
+        return Comparison(passed=False, shape=act.shape,
+                          problem=f"shape {act.shape} != {des.shape} ({against})", **base)
+    if expected_dtype is not None and dtype != expected_dtype:
+        return Comparison(passed=False, shape=act.shape,
+                          problem=f"dtype {dtype}, expected {expected_dtype}", **base)
+    for label, test in (("NaN", np.isnan), ("+Inf", np.isposinf), ("-Inf", np.isneginf)):
+        differs = test(act) != test(des)
+        if differs.any():
+            idx = tuple(int(i) for i in np.argwhere(differs)[0])
+            return Comparison(passed=False, shape=act.shape, n_bad=int(differs.sum()), worst_index=idx,
+                              problem=f"{label} positions differ at {int(differs.sum())} elements, "
+                                      f"first at {list(idx)} (actual {act[idx]:.7g}, {against} {des[idx]:.7g})",
+                              **base)
+    finite = np.isfinite(act) & np.isfinite(des)
+    err = np.where(finite, np.abs(act - des), 0.0)
+    allowed = tol.atol + tol.rtol * np.abs(np.where(finite, des, 0.0))
+    bad = err > allowed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(finite & (des != 0), err / np.abs(des), 0.0)
+    max_abs = float(err.max()) if err.size else 0.0
+    max_rel = float(rel.max()) if rel.size else 0.0
+    # Worst first by how far over (or how close to) the allowance each element is.
+    score = np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0))
+    order = np.argsort(score, axis=None)[::-1][:MAX_ROWS] if score.size else []
+    rows = []
+    for flat in order:
+        idx = tuple(int(i) for i in np.unravel_index(flat, act.shape))
+        if bad.any() and not bad[idx]:
+            break
+        rows.append((idx, float(act[idx]), float(des[idx]), float(err[idx]), float(allowed[idx])))
+    n_bad = int(bad.sum())
+    problem = ""
+    if n_bad:
+        problem = (f"{n_bad} / {des.size} elements differ ({100.0 * n_bad / des.size:.1f}%); "
+                   f"max abs err {max_abs:.3g} ({against})")
+    return Comparison(passed=n_bad == 0, problem=problem, shape=act.shape, n_bad=n_bad, max_abs=max_abs,
+                      max_rel=max_rel, worst_index=rows[0][0] if rows else None, worst=rows, **base)

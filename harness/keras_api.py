@@ -1,0 +1,114 @@
+"""What the harness knows of the Keras API, in one place, without importing Keras.
+
+``LAYER_ARGS`` is the table of constructor arguments a case may give each layer class, with
+Keras's default and the kind of value accepted.  ``tests/test_keras_api.py`` compares it with
+``inspect.signature`` of the installed classes so it cannot drift.
+"""
+from __future__ import annotations
+
+# Kinds of argument values (checked by schema.py).
+UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, LAYER, NAME = (
+    "positive integer", "boolean", "number in [0, 1]", "activation", "initializer",
+    "name or null", "integer or null", "one of auto, true, false", "merge mode",
+    "layer mapping", "string")
+
+_CELL_COMMON = {
+    "units": (None, UNITS),
+    "activation": ("tanh", ACTIVATION),
+    "use_bias": (True, BOOL),
+    "kernel_initializer": ("glorot_uniform", INITIALIZER),
+    "recurrent_initializer": ("orthogonal", INITIALIZER),
+    "bias_initializer": ("zeros", INITIALIZER),
+    # Regularizers and constraints do not change a forward pass; they are passed through.
+    "kernel_regularizer": (None, OPTIONAL_NAME),
+    "recurrent_regularizer": (None, OPTIONAL_NAME),
+    "bias_regularizer": (None, OPTIONAL_NAME),
+    "activity_regularizer": (None, OPTIONAL_NAME),
+    "kernel_constraint": (None, OPTIONAL_NAME),
+    "recurrent_constraint": (None, OPTIONAL_NAME),
+    "bias_constraint": (None, OPTIONAL_NAME),
+    "dropout": (0.0, RATE),
+    "recurrent_dropout": (0.0, RATE),
+    "seed": (None, SEED),
+    "return_sequences": (False, BOOL),
+    "return_state": (False, BOOL),
+    "go_backwards": (False, BOOL),
+    "stateful": (False, BOOL),
+    "unroll": (False, BOOL),
+    # Accepted through **kwargs by keras.layers.RNN / Layer.
+    "zero_output_for_mask": (False, BOOL),
+    "name": (None, NAME),
+}
+
+LAYER_ARGS: dict[str, dict[str, tuple[object, str]]] = {
+    "LSTM": {**_CELL_COMMON, "recurrent_activation": ("sigmoid", ACTIVATION),
+             "unit_forget_bias": (True, BOOL), "use_cudnn": ("auto", CUDNN)},
+    "GRU": {**_CELL_COMMON, "recurrent_activation": ("sigmoid", ACTIVATION),
+            "reset_after": (True, BOOL), "use_cudnn": ("auto", CUDNN)},
+    "SimpleRNN": dict(_CELL_COMMON),
+    "Bidirectional": {"layer": (None, LAYER), "merge_mode": ("concat", MERGE),
+                      "backward_layer": (None, LAYER), "name": (None, NAME)},
+}
+RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
+# Arguments that exist only as **kwargs of a base class, not in the layer's own signature.
+BASE_CLASS_ARGS = {"zero_output_for_mask": "RNN", "name": "Layer"}
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+# Activation names Keras 3 accepts in a recurrent layer (keras/src/activations/__init__.py
+# ALL_OBJECTS_DICT, less those that need extra arguments or change the width: glu, threshold).
+ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu",
+    "hard_swish", "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish",
+    "relu", "relu6", "selu", "sigmoid", "silu", "soft_shrink", "softmax", "softplus",
+    "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh",
+    "tanh_shrink",
+)
+
+# Initializer class -> the config keys a case may give it (keras/src/initializers).
+INITIALIZERS: dict[str, tuple[str, ...]] = {
+    "Constant": ("value",),
+    "Zeros": (),
+    "Ones": (),
+    "Identity": ("gain",),
+    "RandomNormal": ("mean", "stddev", "seed"),
+    "RandomUniform": ("minval", "maxval", "seed"),
+    "TruncatedNormal": ("mean", "stddev", "seed"),
+    "VarianceScaling": ("scale", "mode", "distribution", "seed"),
+    "GlorotNormal": ("seed",),
+    "GlorotUniform": ("seed",),
+    "HeNormal": ("seed",),
+    "HeUniform": ("seed",),
+    "LecunNormal": ("seed",),
+    "LecunUniform": ("seed",),
+    "Orthogonal": ("gain", "seed"),
+}
+# snake_case names accepted as strings, mapped to their class.
+INITIALIZER_NAMES = {
+    "constant": "Constant", "zeros": "Zeros", "ones": "Ones", "identity": "Identity",
+    "random_normal": "RandomNormal", "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling",
+    "glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform",
+    "he_normal": "HeNormal", "he_uniform": "HeUniform", "lecun_normal": "LecunNormal",
+    "lecun_uniform": "LecunUniform", "orthogonal": "Orthogonal",
+}
+
+DTYPES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+DEVICES = ("cpu", "gpu")
+
+
+def state_names(layer_class: str) -> tuple[str, ...]:
+    """Names of the states a recurrent layer returns, in Keras's order."""
+    return ("h", "c") if layer_class == "LSTM" else ("h",)
+
+
+def with_defaults(layer: dict) -> dict:
+    """The layer mapping with every Keras default filled in (nested layers too)."""
+    cls = layer["class"]
+    full = {"class": cls}
+    for arg, (default, _) in LAYER_ARGS[cls].items():
+        full[arg] = layer.get(arg, default)
+    if cls == "Bidirectional":
+        full["layer"] = with_defaults(layer["layer"])
+        if layer.get("backward_layer") is not None:
+            full["backward_layer"] = with_defaults(layer["backward_layer"])
+    return full

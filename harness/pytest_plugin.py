@@ -1,0 +1,94 @@
+"""pytest plugin: every expanded case in a YAML file under a ``cases/`` directory is one item.
+
+Loaded by the root conftest.py and registered as a ``pytest11`` entry point.  Collection only
+parses YAML: TensorFlow is imported by the first item that runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import schema
+from .errors import CaseFailure, CaseSchemaError, SchemaProblem
+from .select import with_device
+
+_SEEN_IDS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """pytest_addoption: the harness's own options."""
+    group = parser.getgroup("keras-equiv")
+    group.addoption("--device", choices=("cpu", "gpu", "all"), default=None,
+                    help="run every case on this device instead of the devices it lists")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest_configure: register the markers cases get."""
+    config.stash[_SEEN_IDS] = {}
+    config.addinivalue_line("markers", "gpu: the case runs on a GPU")
+    config.addinivalue_line("markers", "keras2: the case needs legacy Keras 2 (tf_keras)")
+    config.addinivalue_line("markers", "slow: a large case")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    """pytest_collect_file: YAML files inside a directory named ``cases``."""
+    if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parent.parts:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    """One YAML case file."""
+
+    def collect(self):
+        shown = self.nodeid
+        cases = schema.load_file(self.path, display=shown)
+        seen = self.config.stash[_SEEN_IDS]
+        problems = []
+        for case in cases:
+            first = seen.setdefault(case.base_id, (shown, case.line))
+            if first[0] != shown:
+                problems.append(SchemaProblem(shown, case.line, case.base_id, "id",
+                                              f"duplicate id (first defined at {first[0]}:{first[1]})",
+                                              "an id unique across all case files", repr(case.base_id)))
+        if problems:
+            raise CaseSchemaError(list(dict.fromkeys(problems)))
+        for case in with_device(cases, self.config.getoption("device")):
+            yield CaseItem.from_parent(self, name=case.id, case=case)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseSchemaError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class CaseItem(pytest.Item):
+    """One expanded case on one device."""
+
+    def __init__(self, *, case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+        if case.device == "gpu":
+            self.add_marker(pytest.mark.gpu)
+        if case.requires.get("keras") == 2:
+            self.add_marker(pytest.mark.keras2)
+
+    def runtest(self) -> None:
+        from .runner import run_case  # noqa: PLC0415
+
+        result = run_case(self.case)
+        if result.verdict == "skip":
+            pytest.skip(result.message)
+        if result.verdict in ("fail", "error"):
+            raise CaseFailure(result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailure):
+            from .report import failure_text  # noqa: PLC0415
+
+            return failure_text(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, self.case.line - 1, f"case: {self.case.id}"

@@ -1,0 +1,122 @@
+"""Results -> text (CLI rows, pytest failure reports) and JSON.  First line is the verdict."""
+from __future__ import annotations
+
+import json
+import shlex
+from collections import Counter, defaultdict
+
+from .keras_build import describe
+from .runner import CaseResult
+from .tolerances import DEFAULT_TOLERANCE
+
+
+def reproduce(result: CaseResult) -> str:
+    return f"keras-equiv run {shlex.quote(result.case.id)}"
+
+
+def worst_text(result: CaseResult) -> str:
+    """``err 3.2e-08 / tol 1.0e-05``: the worst element against what was allowed there."""
+    comp = result.worst
+    if comp is None or not comp.worst:
+        return "-"
+    _, _, _, err, allowed = comp.worst[0]
+    return f"err {err:.1e} / tol {allowed:.1e}"
+
+
+def row(result: CaseResult) -> str:
+    """One line per case for the CLI."""
+    detail = worst_text(result) if result.verdict in ("pass", "fail") else ""
+    if result.verdict != "pass":
+        detail = (detail + "  " if detail and detail != "-" else "") + result.message.splitlines()[0][:160] \
+            if result.message else detail
+    return f"{result.verdict.upper():5} {result.case.id}  {detail}  {result.seconds:.2f}s"
+
+
+def verdict_line(result: CaseResult) -> str:
+    """The one-line verdict pytest copies into its short summary."""
+    if result.verdict == "error":
+        return f"{result.case.id}: error: {result.message.splitlines()[0]}"
+    fails = result.failures
+    first = fails[0] if fails else None
+    comp = first.comparison if first else None
+    if comp is not None and comp.tolerance is not None and comp.n_bad:
+        return (f"output '{comp.name}' not close to the {comp.against}: {comp.n_bad} / {comp.n_total} elements "
+                f"({100.0 * comp.n_bad / max(comp.n_total, 1):.1f}%); max abs err {comp.max_abs:.2g} > allowed "
+                f"(atol={comp.tolerance.atol:g}, rtol={comp.tolerance.rtol:g})")
+    return f"{first.name}: {first.detail}" if first else f"{result.verdict}: {result.message}"
+
+
+def failure_text(result: CaseResult) -> str:
+    """The full report of a failed case: verdict, where, what, worst elements, how to rerun."""
+    case = result.case
+    lines = [verdict_line(result),
+             f"  case:       {case.path}:{case.line} {case.id}",
+             f"  layer:      {describe(dict(case.layer))}",
+             f"  input:      batch={case.input.batch} timesteps={case.input.timesteps} "
+             f"features={case.input.features} data={case.input.data} dtype={case.dtype} seed={case.seed}"]
+    if result.verdict == "error":
+        lines.append("  message:    " + result.message.replace("\n", "\n              "))
+    for check in result.failures:
+        comp = check.comparison
+        lines.append(f"  {check.name}: {check.detail}")
+        if comp is None or comp.tolerance is None:
+            continue
+        lines.append(f"    compared:   keras ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
+        lines.append(f"    tolerance:  {comp.tolerance}")
+        if comp.worst:
+            lines.append(f"    max abs:    {comp.max_abs:.3g} at {list(comp.worst_index)}   max rel: {comp.max_rel:.3g}")
+            lines.append(f"    worst {len(comp.worst)} of {comp.n_bad or comp.n_total}:")
+            lines.append(f"      {'index':<16}{'actual':>14}{'desired':>14}{'abs_err':>11}{'allowed':>11}")
+            for idx, act, des, err, allowed in comp.worst:
+                lines.append(f"      {str(list(idx)):<16}{act:>14.7g}{des:>14.7g}{err:>11.2e}{allowed:>11.2e}")
+    lines.append(f"  reproduce:  {reproduce(result)}")
+    return "\n".join(lines)
+
+
+def largest_errors(results: list[CaseResult]) -> dict[str, tuple[float, str]]:
+    """Per dtype: the largest max-abs error against the reference over passing cases, and where."""
+    best: dict[str, tuple[float, str]] = {}
+    for r in results:
+        for check in r.checks:
+            comp = check.comparison
+            if comp is None or comp.against != "reference" or not check.passed or not comp.passed:
+                continue
+            if comp.max_abs >= best.get(r.case.dtype, (-1.0, ""))[0]:
+                best[r.case.dtype] = (comp.max_abs, f"{r.case.id} {comp.name}")
+    return dict(sorted(best.items()))
+
+
+def summary(results: list[CaseResult], seconds: float) -> str:
+    counts = Counter(r.verdict for r in results)
+    parts = [f"{counts[v]} {v if v != 'fail' else 'failed'}" for v in ("pass", "fail", "error", "skip") if counts[v]]
+    text = f"{len(results)} cases: " + ", ".join(parts) + f" in {seconds:.1f}s"
+    errs = largest_errors(results)
+    if errs:
+        text += "\nlargest error vs reference by dtype (passing cases):"
+        for dtype, (err, where) in errs.items():
+            atol, rtol = DEFAULT_TOLERANCE[dtype]
+            text += f"\n  {dtype:15} {err:.2e}  (table: atol={atol:g} rtol={rtol:g})  {where}"
+    skipped = defaultdict(int)
+    for r in results:
+        if r.verdict == "skip":
+            skipped[r.message] += 1
+    for reason, n in skipped.items():
+        text += f"\nskipped {n}: {reason}"
+    return text
+
+
+def to_json(results: list[CaseResult]) -> str:
+    rows = []
+    for r in results:
+        worst = r.worst
+        rows.append({
+            "id": r.case.id, "verdict": r.verdict, "message": r.message, "seconds": round(r.seconds, 4),
+            "dtype": r.case.dtype, "device": r.device or r.case.device, "path": r.case.path, "line": r.case.line,
+            "worst": None if worst is None else {"output": worst.name, "max_abs": worst.max_abs,
+                                                 "max_rel": worst.max_rel, "atol": worst.tolerance.atol,
+                                                 "rtol": worst.tolerance.rtol, "source": worst.tolerance.source},
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in r.checks],
+            "versions": r.versions,
+        })
+    return json.dumps({"cases": rows}, indent=2)
+

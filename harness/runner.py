@@ -1,0 +1,216 @@
+"""Run one case: Keras side, reference side, comparisons -> CaseResult.  The CLI and the
+pytest plugin both call ``run_case`` so they can never disagree."""
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+
+from . import data
+from . import keras_api as api
+from . import reference as default_reference
+from .case import Case
+from .compare import Comparison, compare
+from .errors import Unsupported
+from .tolerances import resolve
+
+COMPUTE_DTYPE = {"float32": "float32", "float64": "float64", "float16": "float16",
+                 "bfloat16": "bfloat16", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+
+@dataclass
+class Check:
+    """One thing that was checked for a case: an output, a parameter count, an expectation."""
+
+    name: str
+    passed: bool
+    detail: str
+    comparison: Comparison | None = None
+
+
+@dataclass
+class CaseResult:
+    """The verdict for one case (pass, fail, error, skip), with every check behind it."""
+
+    case: Case
+    verdict: str
+    checks: list[Check] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+    keras_seconds: float = 0.0
+    reference_seconds: float = 0.0
+    device: str = ""
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def worst(self) -> Comparison | None:
+        """The value comparison closest to (or furthest over) its tolerance."""
+        comps = [c.comparison for c in self.checks if c.comparison is not None and c.comparison.tolerance]
+        return max(comps, key=lambda c: c.ratio, default=None)
+
+
+def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
+    """The values Keras really computes with, as float64 (inputs and states are cast)."""
+    if dtype == "bfloat16":
+        import ml_dtypes  # noqa: PLC0415 - numpy-only, ships with Keras
+
+        return np.asarray(array).astype(ml_dtypes.bfloat16).astype(np.float64)
+    return np.asarray(array).astype(dtype).astype(np.float64)
+
+
+def _requirement_unmet(case: Case) -> str | None:
+    req = case.requires
+    if not req:
+        return None
+    from . import keras_build  # noqa: PLC0415
+
+    v = keras_build.versions()
+    major = int(v["keras"].split(".")[0])
+    if "keras" in req and req["keras"] != major:
+        return f"requires Keras {req['keras']}, this is Keras {v['keras']}"
+    if "backend" in req and v["backend"] not in req["backend"]:
+        return f"requires backend {', '.join(req['backend'])}, this is {v['backend']}"
+    if req.get("device") == "gpu" and case.device != "gpu":
+        return "requires a gpu device"
+    return None
+
+
+def _error_matches(exc: BaseException, spec) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return spec.type in names and re.search(spec.match, str(exc)) is not None
+
+
+def _reference_outputs(case: Case, ref: ModuleType, inputs, mask, init, weights) -> dict:
+    cfg = api.with_defaults(case.layer)
+    if not case.calls:
+        return ref.run(cfg, inputs[0], weights, mask, init)
+    outputs, states = {}, init
+    for index, x in enumerate(inputs, start=1):
+        if index in case.calls.reset_before:
+            states = None  # reset_state() zeroes the stored state (§7)
+        result, states = ref.forward(cfg, x, weights, mask, states)
+        outputs.update({f"call{index}.{k}": v for k, v in result.items()})
+    return outputs
+
+
+def _state_units(cfg: dict) -> list[int]:
+    if cfg["class"] == "Bidirectional":
+        back = cfg.get("backward_layer") or cfg["layer"]
+        return _state_units(cfg["layer"]) + _state_units(back)
+    return [cfg["units"]] * len(api.state_names(cfg["class"]))
+
+
+def run_case(case: Case, ref: ModuleType = default_reference) -> CaseResult:
+    """Build, run and compare one case.  Never raises for a Keras problem: that is a verdict."""
+    start = time.perf_counter()
+    result = CaseResult(case, "pass")
+    try:
+        _run(case, ref, result)
+    except Unsupported as exc:
+        result.verdict, result.message = "skip", str(exc)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run(case: Case, ref: ModuleType, result: CaseResult) -> None:
+    reason = _requirement_unmet(case)
+    if reason:
+        raise Unsupported(reason)
+    from . import keras_build  # noqa: PLC0415 - TensorFlow only when a case runs
+
+    cfg = api.with_defaults(case.layer)
+    features = case.input.features
+    compute = COMPUTE_DTYPE[case.dtype]
+    inputs = data.make_inputs(case)
+    mask = data.make_mask(case)
+    if mask is not None and case.mask.via == "masking_layer":
+        # Masking(mask_value=0) derives the mask from all-zero steps, so zero exactly those.
+        inputs = [np.where(mask[..., None], x, 0.0) for x in inputs]
+    init = data.make_initial_state(case, _state_units(cfg))
+    given = data.make_weights(case, ref.weight_shapes(cfg, features))
+
+    t0 = time.perf_counter()
+    try:
+        run = keras_build.run(case, inputs, mask, init, given)
+    except Unsupported:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a Keras exception is the case's verdict
+        result.keras_seconds = time.perf_counter() - t0
+        text = f"{type(exc).__name__}: {exc}".strip()
+        if case.expect.error and _error_matches(exc, case.expect.error):
+            result.checks.append(Check("error", True, f"Keras raised as expected: {text[:300]}"))
+            return
+        result.verdict = "fail" if case.expect.error else "error"
+        want = f" (expected {case.expect.error.type} matching {case.expect.error.match!r})" if case.expect.error else ""
+        result.message = f"Keras raised {text}{want}"
+        result.checks.append(Check("error", False, result.message))
+        return
+    result.keras_seconds = time.perf_counter() - t0
+    result.device, result.versions = run.device, run.versions
+    if case.expect.error:
+        result.verdict = "fail"
+        result.message = (f"expected Keras to raise {case.expect.error.type} matching "
+                          f"{case.expect.error.match!r}, but it returned normally")
+        result.checks.append(Check("error", False, result.message))
+        return
+    if case.device == "gpu" and run.device != "gpu":
+        result.checks.append(Check("device", False, "gpu case, but the output tensors are on the CPU"))
+
+    t0 = time.perf_counter()
+    try:
+        fed = [round_to(x, compute) for x in inputs]
+        fed_init = [round_to(s, compute) for s in init] if init is not None else None
+        expected = _reference_outputs(case, ref, fed, mask, fed_init, run.weights)
+    except Exception:  # noqa: BLE001 - a harness bug, reported with its traceback
+        result.verdict = "error"
+        result.message = "the reference raised:\n" + traceback.format_exc()
+        return
+    result.reference_seconds = time.perf_counter() - t0
+
+    _check_outputs(case, run.outputs, expected, compute, result)
+    _check_params(case, cfg, run.params, ref, result)
+    for name, values in case.expect.values.items():
+        tol = resolve(case, name)
+        for side, got in (("keras", run.outputs.get(name)), ("reference", expected.get(name))):
+            if got is not None:
+                comp = compare(name, got, values, tol, against="expected values")
+                result.checks.append(Check(f"{side} {name} vs expect.values", comp.passed, comp.problem, comp))
+    if result.failures:
+        result.verdict = "fail"
+        result.message = result.failures[0].detail
+
+
+def _check_outputs(case: Case, actual: dict, expected: dict, compute: str, result: CaseResult) -> None:
+    if list(actual) != list(expected):
+        result.checks.append(Check("outputs", False, f"Keras returned {list(actual)}, the reference {list(expected)}"))
+        return
+    documented = set(case.expect.mismatch.outputs) if case.expect.mismatch else set()
+    for name in actual:
+        comp = compare(name, actual[name], expected[name], resolve(case, name), "reference", compute)
+        if name in documented:
+            ok = not comp.passed
+            detail = (f"documented mismatch seen: {comp.problem}" if ok else
+                      f"documented mismatch did not happen (Keras now agrees with the reference): "
+                      f"{case.expect.mismatch.reason}")
+            result.checks.append(Check(name, ok, detail, comp))
+        else:
+            result.checks.append(Check(name, comp.passed, comp.problem, comp))
+
+
+def _check_params(case: Case, cfg: dict, keras_params: int, ref: ModuleType, result: CaseResult) -> None:
+    formula_params, formula = ref.param_formula(cfg, case.input.features)
+    ok = keras_params == formula_params
+    result.checks.append(Check("params", ok, f"count_params() {keras_params} vs formula {formula} = {formula_params}"))
+    if case.expect.params is not None:
+        ok = case.expect.params == keras_params == formula_params
+        result.checks.append(Check("expect.params", ok,
+                                   f"expect.params {case.expect.params}, count_params() {keras_params}, "
+                                   f"formula {formula_params}"))

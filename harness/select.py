@@ -1,0 +1,123 @@
+"""Which cases a command or a pytest run means: paths, ids, -k expressions, device override."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import schema
+from .case import Case
+from .errors import UsageError
+
+
+def default_case_dirs() -> list[Path]:
+    """``./cases`` when run from a checkout, else the cases bundled beside the package."""
+    here = Path("cases")
+    if here.is_dir():
+        return [here]
+    bundled = Path(__file__).resolve().parent.parent / "cases"
+    if bundled.is_dir():
+        return [bundled]
+    raise UsageError("no case files given and no ./cases directory here")
+
+
+def select(args: Sequence[str], keyword: str | None = None, device: str | None = None) -> list[Case]:
+    """Cases named by paths and/or ids (an id may be exact, without @device, or a base id)."""
+    paths = [a for a in args if Path(a).exists()]
+    ids = [a for a in args if not Path(a).exists()]
+    for a in ids:
+        if "::" in a:  # pytest-style path::id
+            paths.append(a.split("::", 1)[0])
+    files = schema.find_case_files(paths or default_case_dirs())
+    if ids and not paths:
+        files = schema.find_case_files(default_case_dirs())
+    cases = schema.load_files(dict.fromkeys(files))
+    cases = with_device(cases, device)
+    if ids:
+        chosen: dict[str, Case] = {}
+        for raw in ids:
+            wanted = raw.split("::", 1)[-1]
+            hits = [c for c in cases if wanted in (c.id, c.id.rsplit("@", 1)[0], c.base_id)]
+            if not hits:
+                close = difflib.get_close_matches(wanted, sorted({c.base_id for c in cases} | {c.id for c in cases}), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise UsageError(f"no case with id '{wanted}'{hint}")
+            chosen.update((c.id, c) for c in hits)
+        cases = list(chosen.values())
+    if keyword:
+        match = keyword_matcher(keyword)
+        cases = [c for c in cases if match(c.id)]
+    return cases
+
+
+def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
+    """``--device cpu|gpu|all`` runs every case on that device (all: both); None keeps the case's own."""
+    if device is None:
+        return list(cases)
+    devices = ("cpu", "gpu") if device == "all" else (device,)
+    out: dict[str, Case] = {}
+    for case in cases:
+        stem = case.id.rsplit("@", 1)[0]
+        for d in devices:
+            out.setdefault(f"{stem}@{d}", dataclasses.replace(case, id=f"{stem}@{d}", device=d))
+    return list(out.values())
+
+
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+
+def keyword_matcher(expr: str):
+    """pytest-like ``-k``: substrings (case-insensitive) joined by and / or / not / parentheses."""
+    tokens = _TOKEN.findall(expr)
+    pos = 0
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take():
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def parse_or():
+        left = parse_and()
+        while peek() == "or":
+            take()
+            right = parse_and()
+            left = (lambda a, b: lambda s: a(s) or b(s))(left, right)
+        return left
+
+    def parse_and():
+        left = parse_not()
+        while peek() == "and":
+            take()
+            right = parse_not()
+            left = (lambda a, b: lambda s: a(s) and b(s))(left, right)
+        return left
+
+    def parse_not():
+        if peek() == "not":
+            take()
+            inner = parse_not()
+            return lambda s: not inner(s)
+        if peek() == "(":
+            take()
+            inner = parse_or()
+            if take() != ")":
+                raise UsageError(f"-k {expr!r}: missing ')'")
+            return inner
+        word = peek()
+        if word is None or word in ("and", "or", ")"):
+            raise UsageError(f"-k {expr!r}: expected a word at position {pos + 1}")
+        take()
+        return lambda s: word.lower() in s.lower()
+
+    try:
+        matcher = parse_or()
+    except IndexError:
+        raise UsageError(f"-k {expr!r}: unbalanced parentheses") from None
+    if pos != len(tokens):
+        raise UsageError(f"-k {expr!r}: unexpected {tokens[pos]!r}")
+    return matcher

@@ -1,0 +1,64 @@
+"""Safe YAML loading that remembers the line of every key, for error messages.
+
+The loader is PyYAML's SafeLoader (the C one when available) with one change: mappings are
+built as ``LineDict`` so each key keeps its line.  Only the safe tags exist; ``!!python/...``
+raises instead of running anything, exactly as with ``yaml.safe_load``.
+"""
+from __future__ import annotations
+
+import yaml
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineDict(dict):
+    """A dict that knows its own line and the line of each key (1-based)."""
+
+    line: int = 0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_lines: dict = {}
+
+    def line_of(self, key) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class DuplicateKey(yaml.MarkedYAMLError):
+    """A mapping names the same key twice (YAML would silently keep the last)."""
+
+
+class _LineLoader(_Base):
+    pass
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    mapping = LineDict()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark) from None
+        if key in mapping:
+            raise DuplicateKey(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load(text: str):
+    """Parse YAML text safely; mappings come back as LineDict."""
+    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def error_line(exc: yaml.YAMLError) -> int | None:
+    """The 1-based line a YAML error points at, if it has one."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
