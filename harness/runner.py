@@ -108,19 +108,23 @@ def _state_units(cfg: dict) -> list[int]:
     return [cfg["units"]] * len(api.state_names(cfg["class"]))
 
 
-def run_case(case: Case, ref: ModuleType = default_reference) -> CaseResult:
-    """Build, run and compare one case.  Never raises for a Keras problem: that is a verdict."""
+def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None) -> CaseResult:
+    """Build, run and compare one case.  Never raises for a Keras problem: that is a verdict.
+
+    ``ref`` is the reference module (the sensitivity tests pass planted-bug copies);
+    ``keras_cache`` (case id -> Keras run or exception) lets them run Keras once per case.
+    """
     start = time.perf_counter()
     result = CaseResult(case, "pass")
     try:
-        _run(case, ref, result)
+        _run(case, ref, result, keras_cache)
     except Unsupported as exc:
         result.verdict, result.message = "skip", str(exc)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run(case: Case, ref: ModuleType, result: CaseResult) -> None:
+def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | None) -> None:
     reason = _requirement_unmet(case)
     if reason:
         raise Unsupported(reason)
@@ -139,7 +143,16 @@ def _run(case: Case, ref: ModuleType, result: CaseResult) -> None:
 
     t0 = time.perf_counter()
     try:
-        run = keras_build.run(case, inputs, mask, init, given)
+        run = keras_cache.get(case.id) if keras_cache is not None else None
+        if run is None:
+            try:
+                run = keras_build.run(case, inputs, mask, init, given)
+            except Exception as exc:  # noqa: BLE001
+                run = exc
+            if keras_cache is not None:
+                keras_cache[case.id] = run
+        if isinstance(run, BaseException):
+            raise run
     except Unsupported:
         raise
     except Exception as exc:  # noqa: BLE001 - a Keras exception is the case's verdict
