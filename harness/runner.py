@@ -10,7 +10,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import data
+from . import data, dropout
 from . import keras_api as api
 from . import reference as default_reference
 from .case import Case
@@ -188,7 +188,10 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
         return
     result.reference_seconds = time.perf_counter() - t0
 
-    _check_outputs(case, run.outputs, expected, compute, result)
+    if case.training and dropout.mask_bits(cfg, features):
+        _check_dropout(case, cfg, fed[0], run, fed_init, result)
+    else:
+        _check_outputs(case, run.outputs, expected, compute, result)
     _check_params(case, cfg, run.params, ref, result)
     for name, values in case.expect.values.items():
         tol = resolve(case, name)
@@ -216,6 +219,24 @@ def _check_outputs(case: Case, actual: dict, expected: dict, compute: str, resul
             result.checks.append(Check(name, ok, detail, comp))
         else:
             result.checks.append(Check(name, comp.passed, comp.problem, comp))
+
+
+def _check_dropout(case: Case, cfg: dict, x: np.ndarray, run, init, result: CaseResult) -> None:
+    """training: true with dropout: some single mask set per row must reproduce Keras (§9)."""
+    tol = resolve(case, "output")
+    fits = dropout.fit_rows(cfg, x, run.weights, run.outputs, init, tol.atol, tol.rtol)
+    bits = dropout.mask_bits(cfg, case.input.features)
+    for fit in fits:
+        detail = (f"row {fit.row}: a single dropout mask set (of {2 ** bits}) reused at every step reproduces "
+                  f"Keras within {tol}, max abs err {fit.error:.2g}, {fit.kept:.0%} of mask entries kept")
+        if not fit.passed:
+            detail = (f"row {fit.row}: no single dropout mask set (of {2 ** bits}, entries 0 or 1/(1-p), reused "
+                      f"at every step) reproduces Keras; closest max abs err {fit.error:.3g} ({tol})")
+        result.checks.append(Check(f"dropout row {fit.row}", fit.passed, detail))
+    dropped = any(f.kept < 1.0 for f in fits)
+    result.checks.append(Check("dropout applied", dropped,
+                               "some mask entries were dropped" if dropped else
+                               "training: true, but every row matches the all-kept masks: Keras applied no dropout"))
 
 
 def _check_params(case: Case, cfg: dict, keras_params: int, ref: ModuleType, result: CaseResult) -> None:
