@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import keras_api as api
-from .errors import CaseSchemaError, UsageError
+from .errors import CaseSchemaError, HarnessError, UsageError
 from .select import select
 
 
@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     selection(sub.add_parser("list", help="list expanded case ids (no TensorFlow import)"))
     selection(sub.add_parser("validate", help="check case files (no TensorFlow import)"))
+    rec = sub.add_parser("record", help="run cases and write their inputs, weights and outputs to HDF5")
+    selection(rec)
+    rec.add_argument("--out", required=True, metavar="FILE.h5", help="golden file to write")
+    rec.add_argument("--force", action="store_true", help="overwrite an existing file")
+    ver = sub.add_parser("verify", help="rerun the cases in a golden file here and compare")
+    ver.add_argument("golden", metavar="FILE.h5")
+    ver.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     show = sub.add_parser("show", help="the expanded case, its layer, weight shapes and parameter formula")
     show.add_argument("case_id", metavar="ID")
     return parser
@@ -45,6 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _show(args.case_id)
+        if args.command == "verify":
+            from . import golden  # noqa: PLC0415
+
+            start = time.perf_counter()
+            results = golden.verify(args.golden)
+            from . import report  # noqa: PLC0415
+
+            for index, result in enumerate(results, start=1):
+                print(f"[{index}/{len(results)}] {report.row(result)}")
+            return _report(results, args.json, start)
         cases = select(args.targets, args.keyword, args.device)
         if args.command == "validate":
             print(f"ok: {len(cases)} cases")
@@ -53,11 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for case in cases:
                 print(case.id)
             return 0
+        if args.command == "record":
+            return _record(cases, args.out, args.force)
         return _run(cases, args.json, args.quiet)
     except CaseSchemaError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except UsageError as exc:
+    except HarnessError as exc:  # usage errors, unreadable golden files
         print(f"keras-equiv: error: {exc}", file=sys.stderr)
         return 2
 
@@ -78,12 +97,37 @@ def _run(cases, json_path: str | None, quiet: bool) -> int:
         results.append(result)
         if not quiet or result.verdict in ("fail", "error"):
             print(f"[{index}/{len(cases)}] {report.row(result)}", flush=True)
+    return _report(results, json_path, start)
+
+
+def _report(results, json_path: str | None, start: float) -> int:
+    """Failure details, the summary, the JSON file; the exit code."""
+    from . import report  # noqa: PLC0415
+
     failed = [r for r in results if r.verdict in ("fail", "error")]
     for result in failed:
         print("\n" + report.failure_text(result))
     print("\n" + report.summary(results, time.perf_counter() - start))
     if json_path:
         Path(json_path).write_text(report.to_json(results), encoding="utf-8")
+    return 1 if failed else 0
+
+
+def _record(cases, out: str, force: bool) -> int:
+    from . import golden, report  # noqa: PLC0415
+    from .runner import run_case  # noqa: PLC0415
+
+    if Path(out).exists() and not force:
+        raise golden.GoldenError(f"{out}: already exists (use --force to overwrite)")
+    results = []
+    for index, case in enumerate(cases, start=1):
+        results.append(run_case(case, keep=True))
+        print(f"[{index}/{len(cases)}] {report.row(results[-1])}", flush=True)
+    written = golden.record(results, out, force)
+    print(f"recorded {written} of {len(cases)} cases to {out}")
+    failed = [r for r in results if r.verdict in ("fail", "error")]
+    for result in failed:
+        print("\n" + report.failure_text(result))
     return 1 if failed else 0
 
 

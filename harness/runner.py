@@ -45,6 +45,8 @@ class CaseResult:
     reference_seconds: float = 0.0
     device: str = ""
     versions: dict = field(default_factory=dict)
+    arrays: Arrays | None = None  # kept only when run_case(keep=True): what golden files record
+    keras_run: object = None
 
     @property
     def failures(self) -> list[Check]:
@@ -55,6 +57,29 @@ class CaseResult:
         """The value comparison closest to (or furthest over) its tolerance."""
         comps = [c.comparison for c in self.checks if c.comparison is not None and c.comparison.tolerance]
         return max(comps, key=lambda c: c.ratio, default=None)
+
+
+@dataclass
+class Arrays:
+    """The concrete data of one run.  Made from the case's seed, or read from a golden file."""
+
+    inputs: list[np.ndarray]  # one (batch, timesteps, features) float64 array per call
+    mask: np.ndarray | None = None
+    initial_state: list[np.ndarray] | None = None
+    weights: dict | None = None  # put in with set_weights(); None keeps Keras's initial values
+    golden_outputs: dict | None = None  # Keras outputs recorded elsewhere, compared too
+
+
+def make_arrays(case: Case, ref: ModuleType = default_reference) -> Arrays:
+    """Inputs, mask, initial states and weights a case asks for, from its seed."""
+    cfg = api.with_defaults(case.layer)
+    inputs = data.make_inputs(case)
+    mask = data.make_mask(case)
+    if mask is not None and case.mask.via == "masking_layer":
+        # Masking(mask_value=0) derives the mask from all-zero steps, so zero exactly those.
+        inputs = [np.where(mask[..., None], x, 0.0) for x in inputs]
+    return Arrays(inputs, mask, data.make_initial_state(case, _state_units(cfg)),
+                  data.make_weights(case, ref.weight_shapes(cfg, case.input.features)))
 
 
 def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
@@ -108,23 +133,26 @@ def _state_units(cfg: dict) -> list[int]:
     return [cfg["units"]] * len(api.state_names(cfg["class"]))
 
 
-def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None) -> CaseResult:
+def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None,
+             arrays: Arrays | None = None, keep: bool = False) -> CaseResult:
     """Build, run and compare one case.  Never raises for a Keras problem: that is a verdict.
 
     ``ref`` is the reference module (the sensitivity tests pass planted-bug copies);
-    ``keras_cache`` (case id -> Keras run or exception) lets them run Keras once per case.
+    ``keras_cache`` (case id -> Keras run or exception) lets them run Keras once per case;
+    ``arrays`` replaces the seeded data (golden files); ``keep`` keeps arrays and the Keras run.
     """
     start = time.perf_counter()
     result = CaseResult(case, "pass")
     try:
-        _run(case, ref, result, keras_cache)
+        _run(case, ref, result, keras_cache, arrays, keep)
     except Unsupported as exc:
         result.verdict, result.message = "skip", str(exc)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | None) -> None:
+def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | None,
+         arrays: Arrays | None, keep: bool) -> None:
     reason = _requirement_unmet(case)
     if reason:
         raise Unsupported(reason)
@@ -133,13 +161,8 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
     cfg = api.with_defaults(case.layer)
     features = case.input.features
     compute = COMPUTE_DTYPE[case.dtype]
-    inputs = data.make_inputs(case)
-    mask = data.make_mask(case)
-    if mask is not None and case.mask.via == "masking_layer":
-        # Masking(mask_value=0) derives the mask from all-zero steps, so zero exactly those.
-        inputs = [np.where(mask[..., None], x, 0.0) for x in inputs]
-    init = data.make_initial_state(case, _state_units(cfg))
-    given = data.make_weights(case, ref.weight_shapes(cfg, features))
+    arrays = arrays or make_arrays(case, ref)
+    inputs, mask, init, given = arrays.inputs, arrays.mask, arrays.initial_state, arrays.weights
 
     t0 = time.perf_counter()
     try:
@@ -168,6 +191,8 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
         return
     result.keras_seconds = time.perf_counter() - t0
     result.device, result.versions = run.device, run.versions
+    if keep:
+        result.arrays, result.keras_run = arrays, run
     if case.expect.error:
         result.verdict = "fail"
         result.message = (f"expected Keras to raise {case.expect.error.type} matching "
@@ -193,6 +218,11 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
     else:
         _check_outputs(case, run.outputs, expected, compute, result)
     _check_params(case, cfg, run.params, ref, result)
+    for name, recorded in (arrays.golden_outputs or {}).items():
+        got = run.outputs.get(name)
+        comp = compare(name, got if got is not None else np.zeros(0), recorded, resolve(case, name),
+                       against="golden file")
+        result.checks.append(Check(f"{name} vs golden", comp.passed, comp.problem, comp))
     for name, values in case.expect.values.items():
         tol = resolve(case, name)
         for side, got in (("keras", run.outputs.get(name)), ("reference", expected.get(name))):
