@@ -1,0 +1,125 @@
+"""Golden HDF5 files: record/verify round trip, tampering caught, bad files refused (exit 2)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from harness import golden
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED_YAML = ROOT / "cases" / "golden" / "pinned.yaml"
+PINNED_H5 = ROOT / "cases" / "golden" / "pinned.h5"
+
+CASE = """
+cases:
+  - id: tiny-gru
+    about: a small GRU with states
+    layer: {class: GRU, units: 2, return_sequences: true, return_state: true}
+    input: {batch: 2, timesteps: 3, features: 2}
+    mask: {kind: right_padded, lengths: [3, 2]}
+    initial_state: random
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("golden")
+    (folder / "cases.yaml").write_text(CASE)
+    out = folder / "tiny.h5"
+    assert main(["record", str(folder / "cases.yaml"), "--out", str(out)]) == 0
+    return out
+
+
+def test_layout_is_plain_hdf5(recorded):
+    with h5py.File(recorded, "r") as f:
+        assert f.attrs["format"] == "keras-equiv-golden"
+        assert int(f.attrs["format_version"]) == golden.FORMAT_VERSION
+        g = f["cases"]["tiny-gru@cpu"]
+        assert g["inputs/call1"].shape == (2, 3, 2)
+        assert g["mask"][()].tolist() == [[1, 1, 1], [1, 1, 0]]
+        assert g["initial_state/0"].shape == (2, 2)
+        assert sorted(g["weights"]) == ["bias", "kernel", "recurrent_kernel"]
+        assert g["weights/bias"].shape == (2, 6)  # reset_after=True: (2, 3U)
+        assert sorted(g["outputs"]) == ["h", "output"]
+        # GRU params 3*(F*U + U*U + 2U) with F=2, U=2: 3*(4+4+4) = 36
+        assert int(g.attrs["params"]) == 36
+        for key in ("keras", "backend", "device", "dtype", "kernel", "tf32", "recorded"):
+            assert key in g.attrs
+
+
+def test_verify_passes_on_the_same_machine(recorded, capsys):
+    assert main(["verify", str(recorded)]) == 0
+    assert "PASS  tiny-gru@cpu" in capsys.readouterr().out
+
+
+def test_verify_catches_a_moved_number(recorded, tmp_path, capsys):
+    tampered = tmp_path / "tampered.h5"
+    shutil.copy(recorded, tampered)
+    with h5py.File(tampered, "r+") as f:
+        f["cases/tiny-gru@cpu/outputs/output"][0, 1, 0] += 1e-3  # far above float32's 1e-5
+    assert main(["verify", str(tampered)]) == 1
+    out = capsys.readouterr().out
+    assert "output vs golden" in out
+    assert "golden file" in out
+
+
+def test_record_never_overwrites_without_force(recorded, tmp_path, capsys):
+    before = recorded.read_bytes()
+    case_file = recorded.parent / "cases.yaml"
+    assert main(["record", str(case_file), "--out", str(recorded)]) == 2
+    assert "already exists (use --force to overwrite)" in capsys.readouterr().err
+    assert recorded.read_bytes() == before
+    copy = tmp_path / "copy.h5"
+    shutil.copy(recorded, copy)
+    assert main(["record", str(case_file), "--out", str(copy), "--force"]) == 0
+
+
+@pytest.mark.parametrize("kind", ["missing", "truncated", "foreign", "not-hdf5"])
+def test_bad_golden_files_exit_2_without_traceback(recorded, tmp_path, capsys, kind):
+    path = tmp_path / f"{kind}.h5"
+    if kind == "truncated":
+        path.write_bytes(recorded.read_bytes()[:2000])
+    elif kind == "foreign":
+        with h5py.File(path, "w") as f:
+            f.create_dataset("x", data=np.arange(3))
+    elif kind == "not-hdf5":
+        path.write_text("cases: []\n")
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"keras-equiv: error: {path}: ")
+    assert "Traceback" not in err
+    expected = {"missing": "no such golden file", "truncated": "not a readable HDF5 file",
+                "foreign": "not a keras-equiv golden file", "not-hdf5": "not a readable HDF5 file"}[kind]
+    assert expected in err
+
+
+def test_pinned_golden_file_verifies_here(capsys):
+    """The committed numbers (TF 2.21 / Keras 3.15.1, CPU) still hold on this Keras."""
+    assert main(["verify", str(PINNED_H5)]) == 0
+
+
+def test_pinned_golden_file_regenerates(tmp_path):
+    """Recording the pinned cases again gives the same inputs and weights exactly (they come from
+    NumPy under the case seed) and outputs within the float32 tolerance."""
+    fresh = tmp_path / "pinned.h5"
+    assert main(["record", str(PINNED_YAML), "--out", str(fresh)]) == 0
+    old = {c.id: (a, c) for c, a, _ in golden.load(PINNED_H5)}
+    new = {c.id: (a, c) for c, a, _ in golden.load(fresh)}
+    assert sorted(old) == sorted(new)
+    for case_id, (a_old, _) in old.items():
+        a_new = new[case_id][0]
+        np.testing.assert_array_equal(a_old.inputs[0], a_new.inputs[0])
+        for direction in a_old.weights:
+            if isinstance(a_old.weights[direction], dict):
+                for name in a_old.weights[direction]:
+                    np.testing.assert_array_equal(a_old.weights[direction][name], a_new.weights[direction][name])
+            else:
+                np.testing.assert_array_equal(a_old.weights[direction], a_new.weights[direction])
+        assert sorted(a_old.golden_outputs) == sorted(a_new.golden_outputs)
+        for name, value in a_old.golden_outputs.items():
+            np.testing.assert_allclose(a_new.golden_outputs[name], value, atol=1e-5, rtol=1e-5)
