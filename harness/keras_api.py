@@ -90,6 +90,8 @@ INITIALIZER_NAMES = {
     "glorot_normal": "GlorotNormal", "glorot_uniform": "GlorotUniform",
     "he_normal": "HeNormal", "he_uniform": "HeUniform", "lecun_normal": "LecunNormal",
     "lecun_uniform": "LecunUniform", "orthogonal": "Orthogonal",
+    # Short aliases Keras 3 also accepts (keras/src/initializers/__init__.py).
+    "uniform": "RandomUniform", "normal": "RandomNormal", "one": "Ones", "zero": "Zeros",
 }
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")

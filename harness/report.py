@@ -73,16 +73,21 @@ def failure_text(result: CaseResult) -> str:
     return "\n".join(lines)
 
 
-def largest_errors(results: list[CaseResult]) -> dict[str, tuple[float, str]]:
-    """Per dtype: the largest max-abs error against the reference over passing cases, and where."""
-    best: dict[str, tuple[float, str]] = {}
+def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
+    """Per dtype, over passing comparisons with the reference: the largest abs error, and the
+    headroom (the largest fraction of its allowed error any element used), each with where."""
+    best: dict[str, dict] = {}
     for r in results:
         for check in r.checks:
             comp = check.comparison
             if comp is None or comp.against != "reference" or not check.passed or not comp.passed:
                 continue
-            if comp.max_abs >= best.get(r.case.dtype, (-1.0, ""))[0]:
-                best[r.case.dtype] = (comp.max_abs, f"{r.case.id} {comp.name}")
+            where = f"{r.case.id} {comp.name}"
+            entry = best.setdefault(r.case.dtype, {"max_abs": (-1.0, ""), "ratio": (-1.0, "")})
+            if comp.max_abs > entry["max_abs"][0]:
+                entry["max_abs"] = (comp.max_abs, where)
+            if comp.ratio > entry["ratio"][0]:
+                entry["ratio"] = (comp.ratio, where)
     return dict(sorted(best.items()))
 
 
@@ -92,10 +97,11 @@ def summary(results: list[CaseResult], seconds: float) -> str:
     text = f"{len(results)} cases: " + ", ".join(parts) + f" in {seconds:.1f}s"
     errs = largest_errors(results)
     if errs:
-        text += "\nlargest error vs reference by dtype (passing cases):"
-        for dtype, (err, where) in errs.items():
+        text += "\nlargest error vs reference by dtype (passing cases; headroom = worst err / allowed):"
+        for dtype, e in errs.items():
             atol, rtol = DEFAULT_TOLERANCE[dtype]
-            text += f"\n  {dtype:15} {err:.2e}  (table: atol={atol:g} rtol={rtol:g})  {where}"
+            text += (f"\n  {dtype:15} max abs {e['max_abs'][0]:.2e} ({e['max_abs'][1]}); "
+                     f"headroom {e['ratio'][0]:.2f} ({e['ratio'][1]}); table atol={atol:g} rtol={rtol:g}")
     skipped = defaultdict(int)
     for r in results:
         if r.verdict == "skip":

@@ -103,8 +103,8 @@ def _requirement_unmet(case: Case) -> str | None:
         return f"requires Keras {req['keras']}, this is Keras {v['keras']}"
     if "backend" in req and v["backend"] not in req["backend"]:
         return f"requires backend {', '.join(req['backend'])}, this is {v['backend']}"
-    if req.get("device") == "gpu" and case.device != "gpu":
-        return "requires a gpu device"
+    if "device" in req and req["device"] != case.device:
+        return f"requires the {req['device']} device, this case runs on {case.device}"
     return None
 
 

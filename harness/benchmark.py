@@ -1,0 +1,136 @@
+"""Measure the speed and memory targets of DESIGN.md; prints numbers, asserts nothing.
+
+    python -m harness.benchmark [--cases N] [--memory-cases N] [--skip-xdist]
+
+1. collecting 10,000 expanded cases without importing TensorFlow (schema and pytest);
+2. the harness's own overhead per case: everything except Keras's forward call and the reference;
+3. resident memory over many cases in one process;
+4. ``pytest -n 2`` against ``-n 0`` on the bundled cases.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SWEEP_10K = """cases:
+  - id: bench-collect
+    about: 10 x 10 x 10 x 10 sweep points, for collection speed only
+    layer: {class: LSTM, units: 4}
+    input: {batch: 2, timesteps: 3, features: 2}
+    sweep:
+      layer.units: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+      input.timesteps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+      input.batch: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+      input.features: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+"""
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def collection() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cases_dir = Path(tmp) / "cases"
+        cases_dir.mkdir()
+        (cases_dir / "bench.yaml").write_text(SWEEP_10K)
+        code = ("import sys, time; t = time.perf_counter(); from harness import schema; "
+                f"cases = schema.load_files(schema.find_case_files([{str(cases_dir)!r}])); "
+                "print(len(cases), time.perf_counter() - t, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        print(f"schema: {out[0]} expanded cases loaded in {float(out[1]):.2f}s "
+              f"(tensorflow imported: {out[2]}, keras imported: {out[3]})")
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                               str(cases_dir)], capture_output=True, text=True, cwd=tmp)
+        wall = time.perf_counter() - t
+        last = [line for line in proc.stdout.splitlines() if "collected" in line or "tests collected" in line]
+        print(f"pytest --collect-only: {last[-1] if last else proc.stdout[-200:]!s} in {wall:.2f}s wall "
+              "(including interpreter and pytest start-up)")
+
+
+def overhead(n_cases: int) -> None:
+    import keras  # noqa: PLC0415 - the benchmark times Keras itself
+
+    from . import schema  # noqa: PLC0415
+    from .runner import run_case  # noqa: PLC0415
+
+    cases = [c for c in schema.load_files(schema.find_case_files(["cases"]))
+             if c.device == "cpu" and not c.expect.error][:n_cases]
+    forward = {"seconds": 0.0}
+    original = keras.layers.Layer.__call__
+
+    def timed_call(self, *args, **kwargs):
+        # Only the outermost recurrent layer call counts as "Keras's forward call".
+        if type(self).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional") and not forward.get("inside"):
+            forward["inside"] = True
+            t0 = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                forward["seconds"] += time.perf_counter() - t0
+                forward["inside"] = False
+        return original(self, *args, **kwargs)
+
+    run_case(cases[0])  # warm-up: TensorFlow start-up is not per-case overhead
+    keras.layers.Layer.__call__ = timed_call
+    try:
+        t = time.perf_counter()
+        results = [run_case(c) for c in cases]
+        total = time.perf_counter() - t
+    finally:
+        keras.layers.Layer.__call__ = original
+    ref = sum(r.reference_seconds for r in results)
+    harness = total - forward["seconds"] - ref
+    print(f"per case over {len(results)} bundled cases: {1000 * total / len(results):.1f} ms total, "
+          f"Keras forward call {1000 * forward['seconds'] / len(results):.1f} ms, "
+          f"reference {1000 * ref / len(results):.1f} ms, harness overhead "
+          f"{1000 * harness / len(results):.1f} ms = {100 * harness / total:.0f}% of case time "
+          "(overhead includes building the layer and its weights, clear_session, data, comparisons)")
+
+
+def memory(n_cases: int) -> None:
+    from . import schema  # noqa: PLC0415
+    from .runner import run_case  # noqa: PLC0415
+
+    cases = [c for c in schema.load_files(schema.find_case_files(["cases"])) if c.device == "cpu"]
+    run_case(cases[0])
+    marks = []
+    for i in range(n_cases):
+        run_case(cases[i % len(cases)])
+        if i % max(1, n_cases // 8) == 0 or i == n_cases - 1:
+            marks.append((i + 1, _rss_mib()))
+    print("resident memory (MiB) after N cases: " + ", ".join(f"{n}: {m:.0f}" for n, m in marks))
+
+
+def xdist() -> None:
+    for n in ("0", "2"):
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider", "cases"],
+                              capture_output=True, text=True)
+        tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
+        print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200, help="cases for the overhead measurement")
+    parser.add_argument("--memory-cases", type=int, default=2000, help="cases for the memory measurement")
+    parser.add_argument("--skip-xdist", action="store_true", help="skip the pytest -n 0 / -n 2 comparison")
+    args = parser.parse_args(argv)
+    collection()
+    overhead(args.cases)
+    memory(args.memory_cases)
+    if not args.skip_xdist:
+        xdist()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
