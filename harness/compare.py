@@ -29,9 +29,10 @@ class Comparison:
     n_total: int = 0
     max_abs: float = 0.0
     max_rel: float = 0.0
-    worst_index: tuple[int, ...] | None = None
+    worst_index: tuple[int, ...] | None = None  # the element furthest over (or nearest) its allowance
     tolerance: Tolerance | None = None
     worst: list[tuple] = field(default_factory=list)  # (index, actual, desired, abs_err, allowed)
+    max_abs_index: tuple[int, ...] | None = None  # where max_abs is (may differ from worst_index)
 
     @property
     def ratio(self) -> float:
@@ -41,17 +42,32 @@ class Comparison:
         return max(r[3] / r[4] if r[4] > 0 else (float("inf") if r[3] > 0 else 0.0) for r in self.worst)
 
 
-def _as_float(a) -> np.ndarray:
-    return np.asarray(a).astype(np.float64)
+def _numbers(a) -> np.ndarray | None:
+    """``a`` as a float64 array, or None when it is not an array of real numbers."""
+    try:
+        arr = np.asarray(a)
+        # Objects (None would become NaN), strings, dates and complex numbers are not compared.
+        if arr.dtype.kind in "OSUMmc":
+            return None
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
 
 
 def compare(name: str, actual, desired, tol: Tolerance, against: str = "reference",
             expected_dtype: str | None = None) -> Comparison:
     """Compare ``actual`` with ``desired`` under ``tol``; see the module docstring for the order."""
-    act_raw = np.asarray(actual)
-    dtype = str(act_raw.dtype)
-    act, des = _as_float(act_raw), _as_float(desired)
-    base = dict(name=name, against=against, dtype=dtype, tolerance=tol, n_total=int(des.size))
+    act, des = _numbers(actual), _numbers(desired)
+    dtype = str(np.asarray(actual).dtype) if act is not None else type(actual).__name__
+    base = dict(name=name, against=against, dtype=dtype, tolerance=tol,
+                n_total=int(des.size) if des is not None else 0)
+    if act is None or des is None:
+        side, value = ("actual", actual) if act is None else (against, desired)
+        return Comparison(passed=False, problem=f"{side} is not an array of real numbers: {value!r:.80}",
+                          **base)
+    if not (tol.atol >= 0 and tol.rtol >= 0):  # a NaN tolerance would let every error through
+        return Comparison(passed=False, shape=act.shape,
+                          problem=f"invalid tolerance atol={tol.atol} rtol={tol.rtol}", **base)
     if act.shape != des.shape:
         return Comparison(passed=False, shape=act.shape,
                           problem=f"shape {act.shape} != {des.shape} ({against})", **base)
@@ -67,12 +83,14 @@ def compare(name: str, actual, desired, tol: Tolerance, against: str = "referenc
                                       f"first at {list(idx)} (actual {act[idx]:.7g}, {against} {des[idx]:.7g})",
                               **base)
     finite = np.isfinite(act) & np.isfinite(des)
-    err = np.where(finite, np.abs(act - des), 0.0)
-    allowed = tol.atol + tol.rtol * np.abs(np.where(finite, des, 0.0))
-    bad = err > allowed
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # inf - inf (equal infinities, already matched by position) must not warn; huge - -huge is inf.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        err = np.where(finite, np.abs(act - des), 0.0)
+        allowed = tol.atol + tol.rtol * np.abs(np.where(finite, des, 0.0))
         rel = np.where(finite & (des != 0), err / np.abs(des), 0.0)
+    bad = err > allowed
     max_abs = float(err.max()) if err.size else 0.0
+    max_abs_index = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape)) if err.size else None
     max_rel = float(rel.max()) if rel.size else 0.0
     # Worst first by how far over (or how close to) the allowance each element is.
     score = np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1.0), np.where(err > 0, np.inf, 0.0))
@@ -89,4 +107,5 @@ def compare(name: str, actual, desired, tol: Tolerance, against: str = "referenc
         problem = (f"{n_bad} / {des.size} elements differ ({100.0 * n_bad / des.size:.1f}%); "
                    f"max abs err {max_abs:.3g} ({against})")
     return Comparison(passed=n_bad == 0, problem=problem, shape=act.shape, n_bad=n_bad, max_abs=max_abs,
-                      max_rel=max_rel, worst_index=rows[0][0] if rows else None, worst=rows, **base)
+                      max_rel=max_rel, worst_index=rows[0][0] if rows else None, worst=rows,
+                      max_abs_index=max_abs_index, **base)

@@ -28,6 +28,9 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
     paths = [a for a in args if Path(a).exists()]
     ids = [a for a in args if not Path(a).exists()]
     for a in ids:
+        if a.split("::", 1)[0].endswith((".yaml", ".yml")) and not Path(a.split("::", 1)[0]).exists():
+            raise UsageError(f"{a.split('::', 1)[0]}: no such case file")  # ids never end in .yaml
+    for a in ids:
         if "::" in a:  # pytest-style path::id
             paths.append(a.split("::", 1)[0])
     files = schema.find_case_files(paths or default_case_dirs())

@@ -6,6 +6,8 @@ raises instead of running anything, exactly as with ``yaml.safe_load``.
 """
 from __future__ import annotations
 
+import re
+
 import yaml
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -32,10 +34,20 @@ class _LineLoader(_Base):
     pass
 
 
+# YAML 1.1 (PyYAML) reads ``1e-5`` as a string because its float needs a dot; YAML 1.2 and
+# every user read it as a number.  Tolerances are written that way, so accept it.
+_LineLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def _construct_mapping(loader, node):
+    # Keys written in this mapping; keys pulled in by a ``<<: *anchor`` merge may be overridden.
+    written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
     loader.flatten_mapping(node)
     mapping = LineDict()
     mapping.line = node.start_mark.line + 1
+    first_lines: dict = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
@@ -43,10 +55,14 @@ def _construct_mapping(loader, node):
         except TypeError:
             raise yaml.constructor.ConstructorError(
                 None, None, "found an unhashable key", key_node.start_mark) from None
-        if key in mapping:
-            raise DuplicateKey(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        line = key_node.start_mark.line + 1
+        if id(key_node) in written:
+            if key in first_lines:
+                raise DuplicateKey(None, None, f"duplicate key '{key}' (first at line {first_lines[key]})",
+                                   key_node.start_mark)
+            first_lines[key] = line
         mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[key] = key_node.start_mark.line + 1
+        mapping.key_lines[key] = line
     return mapping
 
 

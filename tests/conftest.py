@@ -1,0 +1,26 @@
+"""Shared test setup: pytester for the plugin tests, and the sensitivity summary line."""
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+_KILL_TEST = "test_planted_bug_is_killed["
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """pytest_terminal_summary: one line per planted bug (killed by which case, or ALIVE), then a count."""
+    rows = []
+    for outcome in ("passed", "failed"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if getattr(rep, "when", None) != "call" or _KILL_TEST not in rep.nodeid:
+                continue
+            name = rep.nodeid.split(_KILL_TEST, 1)[1].rstrip("]")
+            killer = dict(rep.user_properties).get("killed_by", "")
+            rows.append((name, rep.passed, killer))
+    if not rows:
+        return
+    width = max(len(name) for name, _, _ in rows)
+    terminalreporter.write_sep("-", "planted bugs")
+    for name, killed, killer in sorted(rows):
+        terminalreporter.write_line(f"killed  {name:<{width}}  by {killer}" if killed else f"ALIVE   {name}")
+    n_killed = sum(killed for _, killed, _ in rows)
+    terminalreporter.write_line(f"sensitivity: {n_killed}/{len(rows)} planted bugs killed")
