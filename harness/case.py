@@ -52,6 +52,9 @@ class Expect:
     values: Mapping[str, Any] = field(default_factory=dict)
     error: ErrorSpec | None = None
     mismatch: MismatchSpec | None = None
+    kernel: str | None = None  # cudnn | fused | generic: the kernel Keras must run (harness/kernels.py)
+    layer_params: tuple[int, ...] | None = None  # model cases: count_params() of each layer, in order
+    output_shape: tuple[int, ...] | None = None  # model cases: the final output's shape, batch first
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Case:
     path: str
     line: int
     about: str
-    layer: Mapping[str, Any]
+    layer: Mapping[str, Any]  # a model case: its first recurrent layer (for tools that read one layer)
     input: InputSpec
     mask: MaskSpec | None = None
     initial_state: Any = None  # None | "zeros" | "random" | list of nested lists
@@ -87,6 +90,8 @@ class Case:
     tolerance: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     requires: Mapping[str, Any] = field(default_factory=dict)
     sweep_point: tuple[tuple[str, Any], ...] = ()
+    tf32: bool = False  # TF32 matmuls allowed on the GPU (off by default: it alone moves float32 by ~1e-3)
+    model: tuple | None = None  # layer dicts applied in order like keras.Sequential (harness/models.py)
 
     @property
     def layer_class(self) -> str:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+from . import flavours
 from . import keras_api as api
 from .errors import CaseSchemaError, HarnessError, UsageError
 from .select import select
@@ -39,6 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify", help="rerun the cases in a golden file here and compare")
     ver.add_argument("golden", metavar="FILE.h5")
     ver.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    for p in (run, rec, ver):
+        p.add_argument("--keras", choices=flavours.FLAVOURS, metavar="FLAVOUR",
+                       help="which Keras runs the cases: tensorflow (default), jax, torch (Keras 3 backends) "
+                            "or tf_keras (legacy Keras 2); sets KERAS_BACKEND / TF_USE_LEGACY_KERAS")
+    for p in (run, rec):
+        p.add_argument("--tf32", action="store_true",
+                       help="allow TF32 matmuls on the GPU (off by default); float32 gpu cases then use the "
+                            "float32+tf32 tolerance row")
+    run.add_argument("--require-gpu", action="store_true",
+                     help="fail gpu cases when no GPU is visible instead of skipping them")
+    from . import check_model  # noqa: PLC0415 - its Keras imports are lazy too
+
+    check_model.add_arguments(sub.add_parser(
+        "check-model", help="check every recurrent layer of a saved model (.keras or legacy .h5)"))
     show = sub.add_parser("show", help="the expanded case, its layer, weight shapes and parameter formula")
     show.add_argument("case_id", metavar="ID")
     return parser
@@ -50,8 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
     try:
+        _select_flavour(getattr(args, "keras", None))
         if args.command == "show":
             return _show(args.case_id)
+        if args.command == "check-model":
+            from . import check_model  # noqa: PLC0415
+
+            return check_model.main(args)
         if args.command == "verify":
             from . import golden  # noqa: PLC0415
 
@@ -63,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"[{index}/{len(results)}] {report.row(result)}")
             return _report(results, args.json, start)
         cases = select(args.targets, args.keyword, args.device)
+        if getattr(args, "tf32", False):
+            cases = [dataclasses.replace(case, tf32=True) for case in cases]
         if args.command == "validate":
             print(f"ok: {len(cases)} cases")
             return 0
@@ -72,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "record":
             return _record(cases, args.out, args.force)
-        return _run(cases, args.json, args.quiet)
+        return _run(cases, args.json, args.quiet, args.require_gpu)
     except CaseSchemaError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -81,7 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _run(cases, json_path: str | None, quiet: bool) -> int:
+def _select_flavour(flavour: str | None) -> None:
+    """--keras: set the environment Keras reads at import; nothing has imported it yet."""
+    if flavour is None:
+        return
+    missing = flavours.missing_package(flavour)
+    if missing:
+        raise UsageError(missing)
+    flavours.select(flavour)
+
+
+def _run(cases, json_path: str | None, quiet: bool, require_gpu: bool = False) -> int:
     from . import report  # noqa: PLC0415
     from .runner import run_case  # noqa: PLC0415
 
@@ -93,7 +126,7 @@ def _run(cases, json_path: str | None, quiet: bool) -> int:
     start = time.perf_counter()
     results = []
     for index, case in enumerate(cases, start=1):
-        result = run_case(case)
+        result = run_case(case, require_gpu=require_gpu)
         results.append(result)
         if not quiet or result.verdict in ("fail", "error"):
             print(f"[{index}/{len(cases)}] {report.row(result)}", flush=True)
@@ -136,6 +169,12 @@ def _show(case_id: str) -> int:
     from .keras_build import describe  # noqa: PLC0415
 
     for case in select([case_id]):
+        if case.model:
+            from .models import describe_model  # noqa: PLC0415
+
+            print(f"{case.id}  ({case.path}:{case.line})\n  model:     {describe_model(case.model)}")
+            print(f"  input:     {case.input}\n  expect:    {case.expect}")
+            continue
         cfg = api.with_defaults(case.layer)
         count, formula = reference.param_formula(cfg, case.input.features)
         print(f"{case.id}  ({case.path}:{case.line})")

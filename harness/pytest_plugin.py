@@ -5,12 +5,13 @@ parses YAML: TensorFlow is imported by the first item that runs.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from . import schema
-from .errors import CaseFailure, CaseSchemaError, SchemaProblem
+from . import flavours, schema
+from .errors import CaseFailure, CaseSchemaError, HarnessError, SchemaProblem
 from .select import with_device
 
 _SEEN_IDS = pytest.StashKey[dict]()
@@ -21,10 +22,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("keras-equiv")
     group.addoption("--device", choices=("cpu", "gpu", "all"), default=None,
                     help="run every case on this device instead of the devices it lists")
+    group.addoption("--keras", choices=flavours.FLAVOURS, default=None, metavar="FLAVOUR",
+                    help="which Keras runs the cases: tensorflow (default), jax, torch or tf_keras")
+    group.addoption("--require-gpu", action="store_true", default=False,
+                    help="fail gpu cases when no GPU is visible instead of skipping them")
+    group.addoption("--tf32", action="store_true", default=False,
+                    help="allow TF32 matmuls on the GPU (float32 gpu cases use the float32+tf32 tolerance row)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """pytest_configure: register the markers cases get."""
+    """pytest_configure: the Keras flavour and (in an xdist worker) the GPU, before any Keras import;
+    the markers cases get."""
+    flavour = config.getoption("keras", None)
+    if flavour is not None:
+        missing = flavours.missing_package(flavour)
+        if missing:
+            raise pytest.UsageError(missing)
+        try:
+            flavours.select(flavour)
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    flavours.pin_worker_gpu()  # gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing outside xdist
     config.stash[_SEEN_IDS] = {}
     config.addinivalue_line("markers", "gpu: the case runs on a GPU")
     config.addinivalue_line("markers", "keras2: the case needs legacy Keras 2 (tf_keras)")
@@ -54,7 +72,9 @@ class CaseFile(pytest.File):
                                               "an id unique across all case files", repr(case.base_id)))
         if problems:
             raise CaseSchemaError(list(dict.fromkeys(problems)))
+        tf32 = self.config.getoption("tf32", False)
         for case in with_device(cases, self.config.getoption("device")):
+            case = dataclasses.replace(case, tf32=True) if tf32 else case
             yield CaseItem.from_parent(self, name=case.id, case=case)
 
     def repr_failure(self, excinfo, style=None):
@@ -77,7 +97,7 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         from .runner import run_case  # noqa: PLC0415
 
-        result = run_case(self.case)
+        result = run_case(self.case, require_gpu=self.config.getoption("require_gpu", False))
         if result.verdict == "skip":
             pytest.skip(result.message)
         if result.verdict in ("fail", "error"):

@@ -26,6 +26,12 @@ def _hard_sigmoid(x: Array) -> Array:
     return np.clip(x / 6.0 + 0.5, 0.0, 1.0)  # Keras 3: relu6(x+3)/6 (§1); Keras 2 used 0.2x+0.5
 
 
+def _hard_sigmoid_keras2(x: Array) -> Array:
+    # tf_keras (Keras 2): clip(0.2x + 0.5, 0, 1) (tfk: tf_keras/src/backend.py hard_sigmoid).
+    # Cases never name it: harness/flavours.py maps hard_sigmoid to it under tf_keras.
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
 def _softplus(x: Array) -> Array:
     return np.logaddexp(0.0, x)
 
@@ -59,6 +65,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": np.tanh,
     "sigmoid": _sigmoid,
     "hard_sigmoid": _hard_sigmoid,
+    "hard_sigmoid_keras2": _hard_sigmoid_keras2,
     "relu": lambda x: np.maximum(x, 0.0),
     "relu6": lambda x: np.clip(x, 0.0, 6.0),
     "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),

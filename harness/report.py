@@ -11,7 +11,8 @@ from .tolerances import DEFAULT_TOLERANCE
 
 
 def reproduce(result: CaseResult) -> str:
-    return f"keras-equiv run {shlex.quote(result.case.id)}"
+    """A command that reruns exactly this case, from the directory the run started in."""
+    return f"keras-equiv run {shlex.quote(f'{result.case.path}::{result.case.id}')}"
 
 
 def worst_text(result: CaseResult) -> str:
@@ -46,12 +47,20 @@ def verdict_line(result: CaseResult) -> str:
     return f"{first.name}: {first.detail}" if first else f"{result.verdict}: {result.message}"
 
 
+def _layer_text(case) -> str:
+    if case.model:
+        from .models import describe_model  # noqa: PLC0415
+
+        return describe_model(case.model)
+    return describe(dict(case.layer))
+
+
 def failure_text(result: CaseResult) -> str:
     """The full report of a failed case: verdict, where, what, worst elements, how to rerun."""
     case = result.case
     lines = [verdict_line(result),
              f"  case:       {case.path}:{case.line} {case.id}",
-             f"  layer:      {describe(dict(case.layer))}",
+             f"  layer:      {_layer_text(case)}",
              f"  input:      batch={case.input.batch} timesteps={case.input.timesteps} "
              f"features={case.input.features} data={case.input.data} dtype={case.dtype} seed={case.seed}"]
     if result.verdict == "error":
@@ -61,10 +70,12 @@ def failure_text(result: CaseResult) -> str:
         lines.append(f"  {check.name}: {check.detail}")
         if comp is None or comp.tolerance is None:
             continue
-        lines.append(f"    compared:   keras ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
+        side = "reference" if check.name.startswith("reference ") else "keras"
+        lines.append(f"    compared:   {side} ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
         lines.append(f"    tolerance:  {comp.tolerance}")
         if comp.worst:
-            lines.append(f"    max abs:    {comp.max_abs:.3g} at {list(comp.worst_index)}   max rel: {comp.max_rel:.3g}")
+            at = list(comp.max_abs_index) if comp.max_abs_index is not None else "-"
+            lines.append(f"    max abs:    {comp.max_abs:.3g} at {at}   max rel: {comp.max_rel:.3g}")
             lines.append(f"    worst {len(comp.worst)} of {comp.n_bad or comp.n_total}:")
             lines.append(f"      {'index':<16}{'actual':>14}{'desired':>14}{'abs_err':>11}{'allowed':>11}")
             for idx, act, des, err, allowed in comp.worst:
@@ -78,9 +89,11 @@ def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
     headroom (the largest fraction of its allowed error any element used), each with where."""
     best: dict[str, dict] = {}
     for r in results:
+        if r.verdict != "pass":
+            continue
         for check in r.checks:
             comp = check.comparison
-            if comp is None or comp.against != "reference" or not check.passed or not comp.passed:
+            if comp is None or comp.against != "reference" or not comp.passed:
                 continue
             where = f"{r.case.id} {comp.name}"
             entry = best.setdefault(r.case.dtype, {"max_abs": (-1.0, ""), "ratio": (-1.0, "")})

@@ -44,6 +44,7 @@ class CaseResult:
     keras_seconds: float = 0.0
     reference_seconds: float = 0.0
     device: str = ""
+    kernel: str = ""  # cudnn | fused | generic (harness/kernels.py); "" when Keras did not run
     versions: dict = field(default_factory=dict)
     arrays: Arrays | None = None  # kept only when run_case(keep=True): what golden files record
     keras_run: object = None
@@ -100,7 +101,8 @@ def _requirement_unmet(case: Case) -> str | None:
     v = keras_build.versions()
     major = int(v["keras"].split(".")[0])
     if "keras" in req and req["keras"] != major:
-        return f"requires Keras {req['keras']}, this is Keras {v['keras']}"
+        how = "--keras tf_keras" if req["keras"] == 2 else "--keras tensorflow|jax|torch"
+        return f"requires Keras {req['keras']} ({how}), this is Keras {v['keras']} ({v.get('flavour', v['backend'])})"
     if "backend" in req and v["backend"] not in req["backend"]:
         return f"requires backend {', '.join(req['backend'])}, this is {v['backend']}"
     if "device" in req and req["device"] != case.device:
@@ -113,8 +115,15 @@ def _error_matches(exc: BaseException, spec) -> bool:
     return spec.type in names and re.search(spec.match, str(exc)) is not None
 
 
+def _reference_cfg(case: Case) -> dict:
+    """The layer config as the reference reads it in this process's Keras flavour (hard_sigmoid)."""
+    from . import flavours, keras_build  # noqa: PLC0415
+
+    return flavours.reference_cfg(api.with_defaults(case.layer), keras_build.flavour())
+
+
 def _reference_outputs(case: Case, ref: ModuleType, inputs, mask, init, weights) -> dict:
-    cfg = api.with_defaults(case.layer)
+    cfg = _reference_cfg(case)
     if not case.calls:
         return ref.run(cfg, inputs[0], weights, mask, init)
     outputs, states = {}, init
@@ -134,17 +143,28 @@ def _state_units(cfg: dict) -> list[int]:
 
 
 def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None,
-             arrays: Arrays | None = None, keep: bool = False) -> CaseResult:
+             arrays: Arrays | None = None, keep: bool = False, require_gpu: bool = False) -> CaseResult:
     """Build, run and compare one case.  Never raises for a Keras problem: that is a verdict.
 
     ``ref`` is the reference module (the sensitivity tests pass planted-bug copies);
     ``keras_cache`` (case id -> Keras run or exception) lets them run Keras once per case;
-    ``arrays`` replaces the seeded data (golden files); ``keep`` keeps arrays and the Keras run.
+    ``arrays`` replaces the seeded data (golden files); ``keep`` keeps arrays and the Keras run;
+    ``require_gpu`` fails a gpu case that would be skipped for want of a GPU (--require-gpu).
     """
+    from .kernels import NoGPU  # noqa: PLC0415
+
+    if case.model is not None:  # a whole Sequential (harness/models.py); golden files hold layer cases only
+        from . import models  # noqa: PLC0415
+
+        return models.run_model_case(case, ref=ref, keras_cache=keras_cache, require_gpu=require_gpu)
     start = time.perf_counter()
     result = CaseResult(case, "pass")
     try:
         _run(case, ref, result, keras_cache, arrays, keep)
+    except NoGPU as exc:
+        result.verdict, result.message = ("fail", f"{exc} (--require-gpu)") if require_gpu else ("skip", str(exc))
+        if require_gpu:
+            result.checks.append(Check("device", False, result.message))
     except Unsupported as exc:
         result.verdict, result.message = "skip", str(exc)
     result.seconds = time.perf_counter() - start
@@ -158,7 +178,7 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
         raise Unsupported(reason)
     from . import keras_build  # noqa: PLC0415 - TensorFlow only when a case runs
 
-    cfg = api.with_defaults(case.layer)
+    cfg = _reference_cfg(case)
     features = case.input.features
     compute = COMPUTE_DTYPE[case.dtype]
     arrays = arrays or make_arrays(case, ref)
@@ -190,7 +210,7 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
         result.checks.append(Check("error", False, result.message))
         return
     result.keras_seconds = time.perf_counter() - t0
-    result.device, result.versions = run.device, run.versions
+    result.device, result.versions, result.kernel = run.device, run.versions, run.kernel
     if keep:
         result.arrays, result.keras_run = arrays, run
     if case.expect.error:
@@ -201,6 +221,9 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
         return
     if case.device == "gpu" and run.device != "gpu":
         result.checks.append(Check("device", False, "gpu case, but the output tensors are on the CPU"))
+    if case.device == "cpu" and run.device != "cpu":
+        result.checks.append(Check("device", False, f"cpu case, but the output tensors are on {run.device}"))
+    _check_kernel(case, run, result)
 
     t0 = time.perf_counter()
     try:
@@ -232,6 +255,28 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
     if result.failures:
         result.verdict = "fail"
         result.message = result.failures[0].detail
+
+
+def _ran_cudnn(kernel: str) -> bool:
+    return "cudnn" in kernel.split("+")
+
+
+def _check_kernel(case: Case, run, result: CaseResult) -> None:
+    """The kernel that ran: as harness/kernels.py predicts from Keras's rules, and as the case expects."""
+    predicted = getattr(run, "predicted", None)
+    observed = getattr(run, "observed", None)
+    if predicted is not None and observed is not None and observed != predicted.kernel:
+        result.checks.append(Check("kernel", False, f"Keras ran the {observed} kernel, but harness/kernels.py "
+                                                    f"predicted {predicted.kernel} ({predicted.reason})"))
+    if case.device == "cpu" and observed is not None and _ran_cudnn(observed):
+        # Keras 3 TF and JAX pick cuDNN when a GPU exists at all, whatever the device scope (§11).
+        result.checks.append(Check("kernel", False, "cpu case, but the cuDNN kernel ran (a GPU is visible to this "
+                                                    "process): run cpu cases with CUDA_VISIBLE_DEVICES=-1 or "
+                                                    "use_cudnn: false"))
+    if case.expect.kernel is not None:
+        why = f" ({predicted.reason})" if predicted is not None else ""
+        ok = run.kernel == case.expect.kernel
+        result.checks.append(Check("expect.kernel", ok, f"expect.kernel {case.expect.kernel}, ran {run.kernel}{why}"))
 
 
 def _check_outputs(case: Case, actual: dict, expected: dict, compute: str, result: CaseResult) -> None:

@@ -10,8 +10,10 @@ import copy
 import difflib
 import itertools
 import json
+import math
 import re
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,12 +21,12 @@ import numpy as np
 import yaml
 
 from . import keras_api as api
-from . import reference
+from . import kernels, reference
 from .case import CallsSpec, Case, ErrorSpec, Expect, InputSpec, MaskSpec, MismatchSpec
 from .errors import CaseSchemaError, SchemaProblem
 from .yaml_lines import LineDict, error_line, load
 
-CASE_KEYS = ("id", "about", "layer", "input", "mask", "mask_via", "initial_state", "weights",
+CASE_KEYS = ("id", "about", "layer", "model", "input", "mask", "mask_via", "initial_state", "weights",
              "dtype", "devices", "seed", "training", "calls", "sweep", "expect", "tolerance",
              "requires")
 INPUT_KEYS = ("batch", "timesteps", "features", "data", "values", "scale")
@@ -32,7 +34,7 @@ INPUT_DATA = ("normal", "uniform", "one_hot", "arange", "values")
 MASK_KEYS = ("kind", "lengths", "rate", "values")
 MASK_KINDS = ("right_padded", "left_padded", "random", "explicit")
 MASK_VIA = ("argument", "masking_layer")
-EXPECT_KEYS = ("params", "values", "error", "mismatch")
+EXPECT_KEYS = ("params", "values", "error", "mismatch", "kernel")
 REQUIRES_KEYS = ("keras", "backend", "device")
 BACKENDS = ("tensorflow", "jax", "torch")
 CALLS_KEYS = ("count", "reset_before")
@@ -54,8 +56,12 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return f"a list of {len(value)}"
-    return repr(value)
+        flat = all(v is None or isinstance(v, (bool, int, float, str)) for v in value)
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+        return text if flat and len(text) <= 60 else f"a list of {len(value)}"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"{value} (a {type(value).__name__})"
 
 
 def _format(value: Any) -> str:
@@ -105,14 +111,14 @@ class _Checker:
         self.problems.append(SchemaProblem(self.path, line, self.case_id, field, problem,
                                            expected, got))
 
-    def keys(self, node: LineDict, allowed: Iterable[str], field: str) -> bool:
+    def keys(self, node: LineDict, allowed: Iterable[str], field: str, expected: str | None = None) -> bool:
         ok = True
         allowed = list(allowed)
         for key in node:
             if key not in allowed:
                 self.fail(node, key, f"{field}.{key}" if field else str(key),
-                          "unknown key" + _suggest(key, allowed), f"one of {', '.join(map(str, allowed))}",
-                          _show(key))
+                          "unknown key" + _suggest(key, allowed),
+                          expected or f"one of {', '.join(map(str, allowed))}", _show(key))
                 ok = False
         return ok
 
@@ -134,14 +140,16 @@ class _Checker:
     def number(self, node: LineDict, key: str, field: str, lo: float | None = None,
                hi: float | None = None) -> float | None:
         value = node[key]
-        bad = not _is_number(value) or (lo is not None and value < lo) or (hi is not None and value > hi)
+        # NaN compares false with everything, so a NaN tolerance would let any error pass.
+        bad = not _is_number(value) or not math.isfinite(value) or (lo is not None and value < lo) \
+            or (hi is not None and value > hi)
         if bad:
             if lo is not None and hi is not None:
                 what = f"a number in [{lo:g}, {hi:g}]"
             elif lo is not None:
-                what = "a non-negative number" if lo == 0 else f"a number >= {lo:g}"
+                what = "a finite non-negative number" if lo == 0 else f"a finite number >= {lo:g}"
             else:
-                what = "a number"
+                what = "a finite number"
             self.fail(node, key, field, f"must be {what}", what, _show(value))
             return None
         return float(value)
@@ -157,7 +165,7 @@ class _Checker:
         value = node[key]
         choices = list(choices)
         if isinstance(value, bool) or value not in choices:
-            shown = ", ".join("null" if c is None else str(c) for c in choices)
+            shown = ", ".join("none" if c is None else c if isinstance(c, str) else _show(c) for c in choices)
             self.fail(node, key, field, f"unknown {what}" + (_suggest(value, map(str, choices)) if isinstance(value, str) else ""),
                       f"one of {shown}", _show(value))
             return None
@@ -201,6 +209,10 @@ def _check_initializer(ck: _Checker, node: LineDict, key: str, field: str) -> No
         if value not in names:
             ck.fail(node, key, field, "unknown initializer" + _suggest(value, names),
                     "an initializer name such as glorot_uniform, orthogonal, zeros", _show(value))
+        elif api.INITIALIZER_NAMES.get(value, value) == "Constant":
+            # Keras 3's initializers.get("constant") fails (Constant.from_config needs 'value').
+            ck.fail(node, key, field, "a constant initializer needs its value",
+                    "{class: Constant, value: 0.5}", _show(value))
         return
     if not isinstance(value, LineDict):
         ck.fail(node, key, field, "must be an initializer name or {class: ..., ...}",
@@ -209,16 +221,19 @@ def _check_initializer(ck: _Checker, node: LineDict, key: str, field: str) -> No
     if "class" not in value:
         ck.fail(value, None, field, "initializer mapping needs 'class'", "class: Constant (or another)", "no class")
         return
-    cls = api.INITIALIZER_NAMES.get(value["class"], value["class"])
-    if cls not in api.INITIALIZERS:
-        ck.fail(value, "class", f"{field}.class", "unknown initializer" + _suggest(value["class"], names),
+    cls = value["class"]
+    cls = api.INITIALIZER_NAMES.get(cls, cls) if isinstance(cls, str) else cls
+    if not isinstance(cls, str) or cls not in api.INITIALIZERS:
+        ck.fail(value, "class", f"{field}.class", "unknown initializer" +
+                (_suggest(cls, names) if isinstance(cls, str) else ""),
                 "an initializer class such as Constant, RandomUniform", _show(value["class"]))
         return
     if ck.keys(value, ("class",) + api.INITIALIZERS[cls], field):
         for arg in api.INITIALIZERS[cls]:
             if arg in value and arg not in ("mode", "distribution") and value[arg] is not None \
-                    and not _is_number(value[arg]):
-                ck.fail(value, arg, f"{field}.{arg}", "must be a number", "a number", _show(value[arg]))
+                    and not (_is_number(value[arg]) and math.isfinite(value[arg])):
+                ck.fail(value, arg, f"{field}.{arg}", "must be a finite number", "a finite number",
+                        _show(value[arg]))
 
 
 def _check_layer(ck: _Checker, node: LineDict, key: str, field: str, nested: bool = False) -> dict | None:
@@ -236,7 +251,7 @@ def _check_layer(ck: _Checker, node: LineDict, key: str, field: str, nested: boo
                 "one of " + ", ".join(allowed_classes), _show(cls))
         return None
     table = api.LAYER_ARGS[cls]
-    ok = ck.keys(layer, ("class",) + tuple(table), field)
+    ok = ck.keys(layer, ("class",) + tuple(table), field, f"an argument of keras.layers.{cls}")
     for arg, value in layer.items():
         if arg == "class" or arg not in table:
             continue
@@ -256,8 +271,9 @@ def _check_layer(ck: _Checker, node: LineDict, key: str, field: str, nested: boo
             if value is not None and (not _is_int(value) or value < 0):
                 ck.fail(layer, arg, f, "must be a non-negative integer or null", "an integer", _show(value))
         elif kind == api.CUDNN:
-            ok &= ck.choice(layer, arg, f, ("auto", True, False), "use_cudnn value") is not None \
-                or value in (True, False)
+            if not (value == "auto" or isinstance(value, bool)):
+                ck.fail(layer, arg, f, "must be auto, true or false", "auto, true or false", _show(value))
+                ok = False
         elif kind == api.MERGE:
             if value == "none":
                 layer[arg] = None
@@ -336,7 +352,8 @@ def _check_mask(ck: _Checker, case: LineDict, inp: InputSpec, via: str) -> MaskS
         if arr is None:
             return None
         if not np.isin(arr, (0, 1)).all():
-            ck.fail(case, "mask", "mask", "must hold only 0 and 1", "0/1 values", "other numbers")
+            ck.fail(case, "mask", "mask", "must hold only 0 and 1", "0/1 values",
+                    _show(arr[~np.isin(arr, (0, 1))][0].item()))
             return None
         return MaskSpec("explicit", values=arr.astype(int).tolist(), via=via)
     node = ck.mapping(case, "mask", "mask")
@@ -529,7 +546,16 @@ def _check_expect(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec,
         ck.fail(node, "error", "expect.error", "cannot be combined with values or mismatch",
                 "error alone", "error with other expectations")
         return None
-    return Expect(params, values, error, mismatch)
+    kernel = None
+    if "kernel" in node:
+        kernel = ck.choice(node, "kernel", "expect.kernel", kernels.KERNELS, "kernel")
+        if kernel is None:
+            return None
+        if error is not None:  # a layer that raised ran no kernel
+            ck.fail(node, "kernel", "expect.kernel", "cannot be combined with error",
+                    "kernel or error", "both")
+            return None
+    return Expect(params, values, error, mismatch, kernel)
 
 
 def _check_requires(ck: _Checker, case: LineDict) -> dict | None:
@@ -575,7 +601,7 @@ def _check_calls(ck: _Checker, case: LineDict, layer: dict) -> CallsSpec | None:
         return None
     stateful = layer.get("stateful", False) or layer.get("layer", {}).get("stateful", False)
     if not stateful:
-        ck.fail(node, None, "calls", "needs a stateful layer", "layer.stateful: true", "stateful false")
+        ck.fail(node, None, "calls", "needs a stateful layer", "layer.stateful: true", "stateful: false")
         return None
     return CallsSpec(count, tuple(resets))
 
@@ -583,6 +609,10 @@ def _check_calls(ck: _Checker, case: LineDict, layer: dict) -> CallsSpec | None:
 # ---------------------------------------------------------------- one case
 
 def _case_from_point(ck: _Checker, raw: LineDict, base_id: str, point: tuple, path: str) -> list[Case]:
+    if "model" in raw:  # a whole Sequential: harness/models.py validates the list and builds the Case
+        from . import models  # noqa: PLC0415 - models imports this module
+
+        return models.case_from_point(ck, raw, base_id, point, path)
     for key in ("layer", "input"):
         if key not in raw:
             ck.fail(raw, None, key, "is required", "a mapping", "nothing")
@@ -663,7 +693,7 @@ def _sweep_path_ok(raw: LineDict, path: str) -> bool:
     if last in node:
         return True
     section = parts[-2]
-    if "class" in node and node.get("class") in api.LAYER_ARGS:
+    if isinstance(node.get("class"), str) and node["class"] in api.LAYER_ARGS:
         return last in api.LAYER_ARGS[node["class"]]
     return last in _SECTION_KEYS.get(section, ())
 
@@ -708,6 +738,12 @@ def _expand(ck: _Checker, raw: LineDict, base_id: str, path: str) -> list[Case]:
                 seen.add(str(p))
                 fresh.append(p)
         ck.problems[before:] = fresh
+    # Values that print alike (4 and 4, 'true' and true) would give two cases one id.
+    twice = [cid for cid, n in Counter(c.id for c in cases).items() if n > 1]
+    if twice:
+        ck.fail(raw, "sweep", "sweep", "two sweep points get the same id",
+                "values that differ as written", repr(twice[0]))
+        return []
     return cases
 
 
@@ -724,9 +760,7 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
     try:
         doc = load(text)
     except yaml.YAMLError as exc:
-        problem = str(getattr(exc, "problem", None) or exc).strip()
-        if "python/" in str(exc):
-            problem = f"{problem} (only plain YAML is allowed; Python tags are never executed)"
+        problem = _yaml_problem(exc)
         raise CaseSchemaError([SchemaProblem(shown, error_line(exc), None, None,
                                              f"invalid YAML: {problem}")]) from None
     if doc is None:
@@ -753,13 +787,13 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
         cid = raw.get("id")
         if not isinstance(cid, str) or not ID_PATTERN.match(cid):
             ck.fail(raw, "id" if "id" in raw else None, f"cases[{index}].id",
-                    "is required and may hold only a-z, 0-9, '_' and '-'", "an id like lstm-basic",
-                    _show(cid))
+                    "may hold only a-z, 0-9, '_' and '-'" if "id" in raw else "is required",
+                    "an id like lstm-basic", _show(cid) if "id" in raw else "nothing")
             continue
         ck.case_id = cid
         if cid in ids:
             ck.fail(raw, "id", "id", f"duplicate id (first defined at line {ids[cid]})",
-                    "an id unique across cases/", _show(cid))
+                    "an id unique across all case files", _show(cid))
             continue
         ids[cid] = raw.line_of("id")
         if not ck.keys(raw, CASE_KEYS, ""):
@@ -768,6 +802,21 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
     if ck.problems:
         raise CaseSchemaError(ck.problems)
     return cases
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint, said for a case-file author."""
+    problem = str(getattr(exc, "problem", None) or exc).strip()
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
+    if tag:
+        # Only plain YAML is read; a tag like !!python/object/apply is never executed.
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!", 1)
+        return f"tag '{name}' is not allowed (only plain YAML: mappings, lists, strings, numbers)"
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    pmark = getattr(exc, "problem_mark", None)
+    if context and cmark is not None and (pmark is None or cmark.line != pmark.line):
+        problem += f" ({context} that starts at line {cmark.line + 1})"
+    return problem
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -786,7 +835,9 @@ def load_files(files: Iterable[str | Path]) -> list[Case]:
     problems: list[SchemaProblem] = []
     cases: list[Case] = []
     first: dict[str, Case] = {}
-    for f in files:
+    # The same file named twice (cases/x.yaml and ./cases/x.yaml) is loaded once.
+    unique = {Path(f).resolve(): f for f in reversed(list(files))}
+    for f in reversed(list(unique.values())):
         try:
             loaded = load_file(f)
         except CaseSchemaError as exc:

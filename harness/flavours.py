@@ -1,0 +1,177 @@
+"""Process set-up before Keras is imported: which Keras this process uses, and which GPU.
+
+Both are chosen through environment variables that Keras, TensorFlow and CUDA read once, at
+import, so everything here runs before the first Keras import and never imports Keras itself.
+One flavour per process: Keras 3 on TensorFlow (the default), on JAX or on torch, or legacy
+Keras 2 through ``tf_keras`` (KERAS_RNN_SEMANTICS.md: "tfk:" sources).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, MutableMapping
+
+from .errors import UsageError
+
+FLAVOURS = ("tensorflow", "jax", "torch", "tf_keras")
+DEFAULT = "tensorflow"
+
+# What each flavour needs importable, and the pyproject extra that installs it.
+_PACKAGES = {"tensorflow": ("tensorflow", "tensorflow"), "jax": ("jax", "jax"),
+             "torch": ("torch", "torch"), "tf_keras": ("tf_keras", "tfkeras")}
+# Modules whose import fixes the flavour for the rest of the process.
+_KERAS_MODULES = ("keras", "tf_keras", "tensorflow")
+# Set unless the environment already says otherwise: JAX truncates float64 to float32 without
+# x64, so a float64 case would silently run in float32 (keras_build skips it if x64 is off).
+_DEFAULTS = {"jax": {"JAX_ENABLE_X64": "1"}}
+_TRUE = ("1", "true", "yes")
+
+
+def env_for(flavour: str) -> dict[str, str]:
+    """The environment variables that select a flavour (Keras reads them at import)."""
+    if flavour not in FLAVOURS:
+        raise UsageError(f"--keras {flavour}: unknown Keras flavour (expected one of {', '.join(FLAVOURS)})")
+    if flavour == "tf_keras":
+        # TF_USE_LEGACY_KERAS makes tf.keras the tf_keras package; the harness imports tf_keras itself.
+        return {"TF_USE_LEGACY_KERAS": "1", "KERAS_BACKEND": "tensorflow"}
+    return {"KERAS_BACKEND": flavour, "TF_USE_LEGACY_KERAS": "0"}
+
+
+def current(environ: Mapping[str, str] | None = None) -> str:
+    """The flavour the environment asks for (Keras 3 also reads ~/.keras/keras.json; env wins)."""
+    env = os.environ if environ is None else environ
+    if env.get("TF_USE_LEGACY_KERAS", "").strip().lower() in _TRUE:
+        return "tf_keras"
+    backend = env.get("KERAS_BACKEND", "").strip().lower()
+    return backend if backend in FLAVOURS else DEFAULT
+
+
+def missing_package(flavour: str) -> str | None:
+    """Why a flavour cannot run here (its package is not installed), or None; imports nothing."""
+    module, extra = _PACKAGES[flavour]
+    if importlib.util.find_spec(module) is None:
+        return f"Keras flavour {flavour} needs the {module} package: pip install 'keras-equiv[{extra}]'"
+    return None
+
+
+def select(flavour: str | None, environ: MutableMapping[str, str] | None = None,
+           modules: Mapping[str, object] | None = None) -> str:
+    """Set the environment for ``flavour`` (None: keep what the environment says) and return it.
+
+    Refuses to switch once Keras or TensorFlow is imported: the flavour is fixed at import, and
+    a process that silently kept the old one would report results under the wrong name.
+    """
+    env = os.environ if environ is None else environ
+    loaded = [m for m in _KERAS_MODULES if m in (sys.modules if modules is None else modules)]
+    if flavour is None:
+        return current(env)
+    wanted = env_for(flavour)
+    if loaded and current(env) != flavour:
+        raise UsageError(f"--keras {flavour}: {loaded[0]} is already imported as {current(env)} in this "
+                         f"process; one Keras flavour per process (start a new one)")
+    env.update(wanted)
+    for key, value in _DEFAULTS.get(flavour, {}).items():
+        env.setdefault(key, value)
+    return flavour
+
+
+# ---------------------------------------------------------------- the reference per flavour
+
+# Activation names whose formula differs by flavour: the reference key to use instead.
+# Keras 2 hard_sigmoid is 0.2x+0.5 clipped (tfk: tf_keras/src/backend.py hard_sigmoid),
+# Keras 3's is x/6+0.5 (KERAS_RNN_SEMANTICS.md, edge case 9).
+_REFERENCE_ACTIVATIONS = {"tf_keras": {"hard_sigmoid": "hard_sigmoid_keras2"}}
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def reference_cfg(cfg: Mapping, flavour: str) -> dict:
+    """The layer config (with defaults) as the reference must read it under ``flavour``."""
+    renames = _REFERENCE_ACTIVATIONS.get(flavour)
+    out = dict(cfg)
+    if not renames:
+        return out
+    for key in _ACTIVATION_KEYS:
+        if out.get(key) in renames:
+            out[key] = renames[out[key]]
+    for key in ("layer", "backward_layer"):
+        if isinstance(out.get(key), Mapping):
+            out[key] = reference_cfg(out[key], flavour)
+    return out
+
+
+# ---------------------------------------------------------------- one GPU per xdist worker
+
+GPU_COUNT_ENV = "KERAS_EQUIV_GPUS"
+_WORKER = re.compile(r"^gw(\d+)$")
+
+
+def gpu_count(environ: Mapping[str, str] | None = None, smi_output: str | None = None) -> int:
+    """GPUs this host offers, without importing TensorFlow (which would fix the device list).
+
+    KERAS_EQUIV_GPUS wins; else CUDA_VISIBLE_DEVICES when set; else the ``GPU n:`` lines of
+    ``nvidia-smi -L``; else 0.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(GPU_COUNT_ENV, "").strip():
+        try:
+            return max(0, int(env[GPU_COUNT_ENV]))
+        except ValueError:
+            raise UsageError(f"{GPU_COUNT_ENV}={env[GPU_COUNT_ENV]!r}: expected a number of GPUs") from None
+    visible = _visible_list(env)
+    if visible is not None:
+        return len(visible)
+    if smi_output is None:
+        smi_output = _nvidia_smi()
+    return sum(1 for line in smi_output.splitlines() if re.match(r"^GPU \d+:", line))
+
+
+def _visible_list(env: Mapping[str, str]) -> list[str] | None:
+    raw = env.get("CUDA_VISIBLE_DEVICES")
+    if raw is None:
+        return None
+    return [d.strip() for d in raw.split(",") if d.strip() and d.strip() != "-1"]
+
+
+def _nvidia_smi() -> str:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return ""
+    try:
+        return subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def worker_gpu(worker: str, count: int, visible: list[str] | None = None) -> str | None:
+    """The CUDA_VISIBLE_DEVICES value for an xdist worker: ``gwN`` gets GPU N mod count.
+
+    ``visible`` (an existing CUDA_VISIBLE_DEVICES list) is indexed instead of 0..count-1, so
+    ``CUDA_VISIBLE_DEVICES=2,3 pytest -n 4`` spreads the workers over GPUs 2 and 3 only.
+    """
+    match = _WORKER.match(worker or "")
+    if match is None or count <= 0:
+        return None
+    index = int(match.group(1)) % count
+    return visible[index] if visible else str(index)
+
+
+def pin_worker_gpu(environ: MutableMapping[str, str] | None = None, smi_output: str | None = None) -> str | None:
+    """In an xdist worker, before TensorFlow is imported: see one GPU only, and grow its memory.
+
+    Returns the GPU pinned, or None (not a worker, or no GPU).  Several workers may share one
+    GPU, so TensorFlow and JAX are told not to take all of its memory up front.
+    """
+    env = os.environ if environ is None else environ
+    worker = env.get("PYTEST_XDIST_WORKER", "")
+    count = gpu_count(env, smi_output)
+    gpu = worker_gpu(worker, count, _visible_list(env))
+    if gpu is None:
+        return None
+    env["CUDA_VISIBLE_DEVICES"] = gpu
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return gpu
