@@ -53,6 +53,7 @@ class Expect:
     error: ErrorSpec | None = None
     mismatch: MismatchSpec | None = None
     kernel: str | None = None  # cudnn | fused | generic: the kernel Keras must run (harness/kernels.py)
+    golden: str | None = None  # HDF5 file (resolved path) whose recorded inputs, weights and outputs the case uses
     layer_params: tuple[int, ...] | None = None  # model cases: count_params() of each layer, in order
     output_shape: tuple[int, ...] | None = None  # model cases: the final output's shape, batch first
 
@@ -63,6 +64,7 @@ class CallsSpec:
 
     count: int
     reset_before: tuple[int, ...] = ()  # 1-based call numbers preceded by reset_state()
+    batches: tuple[int, ...] | None = None  # batch size per call (only to show Keras's error when it changes)
 
 
 @dataclass(frozen=True)

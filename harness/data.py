@@ -20,13 +20,14 @@ def rng(case: Case, role: str) -> np.random.Generator:
 def make_inputs(case: Case) -> list[np.ndarray]:
     """One input per call (stateful cases make several), in float64, before any dtype cast."""
     count = case.calls.count if case.calls else 1
-    return [make_input(case, "input" if i == 0 else f"input{i + 1}") for i in range(count)]
+    batches = case.calls.batches if case.calls and case.calls.batches else (case.input.batch,) * count
+    return [make_input(case, "input" if i == 0 else f"input{i + 1}", batches[i]) for i in range(count)]
 
 
-def make_input(case: Case, role: str = "input") -> np.ndarray:
+def make_input(case: Case, role: str = "input", batch: int | None = None) -> np.ndarray:
     """The (batch, timesteps, features) input in float64, before any cast to the case dtype."""
     spec = case.input
-    shape = (spec.batch, spec.timesteps, spec.features)
+    shape = (batch or spec.batch, spec.timesteps, spec.features)
     gen = rng(case, role)
     if spec.data == "values":
         x = np.array(spec.values, dtype=np.float64)

@@ -83,6 +83,17 @@ def make_arrays(case: Case, ref: ModuleType = default_reference) -> Arrays:
                   data.make_weights(case, ref.weight_shapes(cfg, case.input.features)))
 
 
+def _golden_arrays(case: Case) -> Arrays | None:
+    """expect.golden: the recorded inputs, weights and outputs of this case (by id, device first)."""
+    from . import golden  # noqa: PLC0415
+
+    path, _, wanted = case.expect.golden.partition("::")
+    for recorded, arrays, _ in golden.load(path):
+        if recorded.id == (wanted or case.id):
+            return arrays
+    return None
+
+
 def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
     """The values Keras really computes with, as float64 (inputs and states are cast)."""
     if dtype == "bfloat16":
@@ -181,6 +192,13 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
     cfg = _reference_cfg(case)
     features = case.input.features
     compute = COMPUTE_DTYPE[case.dtype]
+    if arrays is None and case.expect.golden:
+        arrays = _golden_arrays(case)
+        if arrays is None:
+            result.verdict = "error"
+            path, _, wanted = case.expect.golden.partition("::")
+            result.message = f"{path}: no case '{wanted or case.id}' recorded in this golden file"
+            return
     arrays = arrays or make_arrays(case, ref)
     inputs, mask, init, given = arrays.inputs, arrays.mask, arrays.initial_state, arrays.weights
 

@@ -34,10 +34,10 @@ INPUT_DATA = ("normal", "uniform", "one_hot", "arange", "values")
 MASK_KEYS = ("kind", "lengths", "rate", "values")
 MASK_KINDS = ("right_padded", "left_padded", "random", "explicit")
 MASK_VIA = ("argument", "masking_layer")
-EXPECT_KEYS = ("params", "values", "error", "mismatch", "kernel")
+EXPECT_KEYS = ("params", "values", "error", "mismatch", "kernel", "golden")
 REQUIRES_KEYS = ("keras", "backend", "device")
 BACKENDS = ("tensorflow", "jax", "torch")
-CALLS_KEYS = ("count", "reset_before")
+CALLS_KEYS = ("count", "reset_before", "batches")
 TOLERANCE_KEYS = ("atol", "rtol")
 ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 # Sections a sweep may reach into, and the keys each one has.
@@ -408,16 +408,22 @@ def _check_initial_state(ck: _Checker, case: LineDict, layer: dict, inp: InputSp
     if value in ("zeros", "random") or value is None:
         return value
     n = _n_states(layer)
-    if not isinstance(value, list) or len(value) != n:
+    expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
+    if not isinstance(value, list) or (len(value) != n and not expects_error):
         names = reference.state_output_names(api.with_defaults(layer))
         ck.fail(case, "initial_state", "initial_state",
                 "must be zeros, random, or one (batch, units) list per state",
                 f"zeros, random, or {n} arrays ({', '.join(names)})", _show(value))
         return None
     states = []
+    # An expect.error case may give shapes Keras must reject; they are then only required to be arrays.
+    expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
     for i, state in enumerate(value):
         shape = (inp.batch, _units(layer, i))
         arr = _array(state)
+        if expects_error and arr is not None:
+            states.append(arr.tolist())
+            continue
         if arr is None or arr.shape != shape:
             ck.fail(case, "initial_state", f"initial_state[{i}]", "shape does not match (batch, units)",
                     f"shape {shape}", f"shape {arr.shape}" if arr is not None else _show(state))
@@ -555,7 +561,22 @@ def _check_expect(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec,
             ck.fail(node, "kernel", "expect.kernel", "cannot be combined with error",
                     "kernel or error", "both")
             return None
-    return Expect(params, values, error, mismatch, kernel)
+    golden = None
+    if "golden" in node:
+        name = ck.string(node, "golden", "expect.golden")
+        if name is None:
+            return None
+        name, sep, recorded_id = name.partition("::")  # FILE.h5 or FILE.h5::recorded-case-id
+        golden = Path(ck.path).parent / name if not Path(name).is_absolute() else Path(name)
+        if not golden.is_file():
+            ck.fail(node, "golden", "expect.golden", "no such golden file (paths are relative to the case file)",
+                    "an HDF5 file written by keras-equiv record", _show(name))
+            return None
+        if error is not None:
+            ck.fail(node, "golden", "expect.golden", "cannot be combined with error", "golden or error", "both")
+            return None
+        golden = str(golden) + sep + recorded_id
+    return Expect(params, values, error, mismatch, kernel, golden=golden)
 
 
 def _check_requires(ck: _Checker, case: LineDict) -> dict | None:
@@ -603,7 +624,42 @@ def _check_calls(ck: _Checker, case: LineDict, layer: dict) -> CallsSpec | None:
     if not stateful:
         ck.fail(node, None, "calls", "needs a stateful layer", "layer.stateful: true", "stateful: false")
         return None
-    return CallsSpec(count, tuple(resets))
+    batches = node.get("batches")
+    if batches is not None:
+        if not isinstance(batches, list) or len(batches) != count or not all(_is_int(b) and b >= 1 for b in batches):
+            ck.fail(node, "batches", "calls.batches", "must give one positive batch size per call",
+                    f"{count} positive integers", _show(batches))
+            return None
+        expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
+        if len(set(batches)) > 1 and not expects_error:
+            ck.fail(node, "batches", "calls.batches", "a stateful layer keeps one batch size; "
+                    "changing it is only for an expect.error case", "one batch size, or expect.error",
+                    _show(batches))
+            return None
+        batches = tuple(batches)
+    return CallsSpec(count, tuple(resets), batches)
+
+
+def _check_training(ck: _Checker, raw: LineDict, full: dict, inp: InputSpec, mask, calls) -> None:
+    """training: true with dropout is checked by recovering the masks (harness/dropout.py): it
+    needs one plain layer, no sequence mask, one call, and few enough mask entries to try all."""
+    from . import dropout  # noqa: PLC0415
+
+    if full["class"] == "Bidirectional":
+        active = dropout.mask_bits(full["layer"], inp.features) or dropout.mask_bits(
+            full.get("backward_layer") or full["layer"], inp.features)
+    else:
+        active = dropout.mask_bits(full, inp.features)
+    if not active:
+        return  # no dropout to apply: training mode computes what inference does
+    if full["class"] == "Bidirectional" or mask is not None or calls is not None:
+        what = "Bidirectional" if full["class"] == "Bidirectional" else "a mask" if mask is not None else "calls"
+        ck.fail(raw, "training", "training", f"training with dropout is checked on a single unmasked "
+                "layer call", "no Bidirectional, mask or calls", what)
+        return
+    if active > dropout.MAX_BITS:
+        ck.fail(raw, "training", "training", "too many dropout mask entries per row to try every mask set",
+                f"at most {dropout.MAX_BITS} (features or units times masks per gate)", str(active))
 
 
 # ---------------------------------------------------------------- one case
@@ -650,6 +706,8 @@ def _case_from_point(ck: _Checker, raw: LineDict, base_id: str, point: tuple, pa
     if calls is not None:
         names = reference.output_names(full, calls=calls.count)
         shapes = {n: shapes[n.split(".", 1)[1]] for n in names}
+    if training:
+        _check_training(ck, raw, full, inp, mask, calls)
     expect = _check_expect(ck, raw, layer, inp, names, shapes) if "expect" in raw else Expect()
     tolerance = _check_tolerance(ck, raw, names) if "tolerance" in raw else {}
     requires = _check_requires(ck, raw) if "requires" in raw else {}

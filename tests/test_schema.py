@@ -212,6 +212,23 @@ BAD = {
         case(layer="{class: GRU, units: 2, use_cudnn: maybe}"),
         ["c.yaml:3: case 'c1': layer.use_cudnn: must be auto, true or false "
          "(expected auto, true or false, got 'maybe')"]),
+    "training_too_many_mask_entries": (
+        case(layer="{class: LSTM, units: 4, dropout: 0.5, recurrent_dropout: 0.5}", extra="    training: true\n"),
+        ["c.yaml:5: case 'c1': training: too many dropout mask entries per row to try every mask set "
+         "(expected at most 14 (features or units times masks per gate), got 36)"]),
+    "training_with_a_mask": (
+        case(layer="{class: GRU, units: 1, dropout: 0.5}",
+             extra="    training: true\n    mask: {kind: right_padded, lengths: [3, 1]}\n"),
+        ["c.yaml:5: case 'c1': training: training with dropout is checked on a single unmasked layer call "
+         "(expected no Bidirectional, mask or calls, got a mask)"]),
+    "calls_batches_change_without_error": (
+        case(layer="{class: LSTM, units: 2, stateful: true}", extra="    calls: {count: 2, batches: [2, 3]}\n"),
+        ["c.yaml:5: case 'c1': calls.batches: a stateful layer keeps one batch size; changing it is only for "
+         "an expect.error case (expected one batch size, or expect.error, got [2, 3])"]),
+    "calls_batches_wrong_length": (
+        case(layer="{class: LSTM, units: 2, stateful: true}", extra="    calls: {count: 3, batches: [2, 2]}\n"),
+        ["c.yaml:5: case 'c1': calls.batches: must give one positive batch size per call "
+         "(expected 3 positive integers, got [2, 2])"]),
 }
 
 
