@@ -25,9 +25,6 @@ _PACKAGES = {"tensorflow": ("tensorflow", "tensorflow"), "jax": ("jax", "jax"),
              "torch": ("torch", "torch"), "tf_keras": ("tf_keras", "tfkeras")}
 # Modules whose import fixes the flavour for the rest of the process.
 _KERAS_MODULES = ("keras", "tf_keras", "tensorflow")
-# Set unless the environment already says otherwise: JAX truncates float64 to float32 without
-# x64, so a float64 case would silently run in float32 (keras_build skips it if x64 is off).
-_DEFAULTS = {"jax": {"JAX_ENABLE_X64": "1"}}
 _TRUE = ("1", "true", "yes")
 
 
@@ -73,9 +70,10 @@ def select(flavour: str | None, environ: MutableMapping[str, str] | None = None,
     if loaded and current(env) != flavour:
         raise UsageError(f"--keras {flavour}: {loaded[0]} is already imported as {current(env)} in this "
                          f"process; one Keras flavour per process (start a new one)")
+    # JAX_ENABLE_X64 is left alone: Keras 3 computes float64 in float32 on JAX either way
+    # (cases/flavours/backends.yaml flavour-float64-jax-torch), and x64 breaks float32 GRUs
+    # without a bias ("scan body function carry input and carry output must have equal types").
     env.update(wanted)
-    for key, value in _DEFAULTS.get(flavour, {}).items():
-        env.setdefault(key, value)
     return flavour
 
 
@@ -155,18 +153,23 @@ def worker_gpu(worker: str, count: int, visible: list[str] | None = None) -> str
     match = _WORKER.match(worker or "")
     if match is None or count <= 0:
         return None
-    index = int(match.group(1)) % count
-    return visible[index] if visible else str(index)
+    if visible:  # never index past the list, whatever count says
+        return visible[int(match.group(1)) % len(visible)]
+    return str(int(match.group(1)) % count)
 
 
-def pin_worker_gpu(environ: MutableMapping[str, str] | None = None, smi_output: str | None = None) -> str | None:
-    """In an xdist worker, before TensorFlow is imported: see one GPU only, and grow its memory.
+def pin_worker_gpu(worker: str | None, environ: MutableMapping[str, str] | None = None,
+                   smi_output: str | None = None) -> str | None:
+    """In xdist worker ``worker`` (gw0, gw1, ...), before TensorFlow is imported: see one GPU only.
 
-    Returns the GPU pinned, or None (not a worker, or no GPU).  Several workers may share one
-    GPU, so TensorFlow and JAX are told not to take all of its memory up front.
+    Returns the GPU pinned, or None (not a worker, or no GPU).  The worker id comes from the
+    worker's own config (``config.workerinput``), not PYTEST_XDIST_WORKER, which a pytest run
+    started from inside a worker inherits.  Several workers may share one GPU, so TensorFlow and
+    JAX are told not to take all of its memory up front.
     """
     env = os.environ if environ is None else environ
-    worker = env.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return None
     count = gpu_count(env, smi_output)
     gpu = worker_gpu(worker, count, _visible_list(env))
     if gpu is None:

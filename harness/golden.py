@@ -81,7 +81,7 @@ def record(results: list[CaseResult], out: str | Path, force: bool = False) -> i
             run = r.keras_run
             g.attrs.update({"case": _case_json(r.case), "params": run.params, "device": run.device,
                             "dtype": r.case.dtype, "kernel": run.kernel,
-                            "tf32": "off" if run.device == "gpu" else "n/a (cpu)",
+                            "tf32": ("on" if run.tf32 else "off") if run.device == "gpu" else "n/a (cpu)",
                             "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                             **{k: str(v) for k, v in run.versions.items()}})
             _write_tree(g.create_group("inputs"), {f"call{i}": x for i, x in enumerate(r.arrays.inputs, 1)})

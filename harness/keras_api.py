@@ -49,6 +49,11 @@ LAYER_ARGS: dict[str, dict[str, tuple[object, str]]] = {
     "Bidirectional": {"layer": (None, LAYER), "merge_mode": ("concat", MERGE),
                       "backward_layer": (None, LAYER), "name": (None, NAME)},
 }
+# Keras 2 (tf_keras) only: Keras 3 refuses it ("Unrecognized keyword arguments", §10), so a
+# case using it needs requires: {keras: 2}, or expects that error.
+KERAS2_ONLY_ARGS = ("time_major",)
+for _cls in ("LSTM", "GRU", "SimpleRNN"):
+    LAYER_ARGS[_cls]["time_major"] = (False, BOOL)
 RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 # Arguments that exist only as **kwargs of a base class, not in the layer's own signature.
 BASE_CLASS_ARGS = {"zero_output_for_mask": "RNN", "name": "Layer"}

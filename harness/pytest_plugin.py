@@ -42,7 +42,8 @@ def pytest_configure(config: pytest.Config) -> None:
             flavours.select(flavour)
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
-    flavours.pin_worker_gpu()  # gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing outside xdist
+    # In an xdist worker: gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing in the controller or without xdist.
+    flavours.pin_worker_gpu(getattr(config, "workerinput", {}).get("workerid"))
     config.stash[_SEEN_IDS] = {}
     config.addinivalue_line("markers", "gpu: the case runs on a GPU")
     config.addinivalue_line("markers", "keras2: the case needs legacy Keras 2 (tf_keras)")

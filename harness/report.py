@@ -30,7 +30,8 @@ def row(result: CaseResult) -> str:
     if result.verdict != "pass":
         detail = (detail + "  " if detail and detail != "-" else "") + result.message.splitlines()[0][:160] \
             if result.message else detail
-    return f"{result.verdict.upper():5} {result.case.id}  {detail}  {result.seconds:.2f}s"
+    kernel = f"  [{result.kernel}]" if result.kernel and result.kernel != "generic" else ""
+    return f"{result.verdict.upper():5} {result.case.id}  {detail}{kernel}  {result.seconds:.2f}s"
 
 
 def verdict_line(result: CaseResult) -> str:
@@ -130,7 +131,8 @@ def to_json(results: list[CaseResult]) -> str:
         worst = r.worst
         rows.append({
             "id": r.case.id, "verdict": r.verdict, "message": r.message, "seconds": round(r.seconds, 4),
-            "dtype": r.case.dtype, "device": r.device or r.case.device, "path": r.case.path, "line": r.case.line,
+            "dtype": r.case.dtype, "device": r.device or r.case.device, "kernel": r.kernel,
+            "path": r.case.path, "line": r.case.line,
             "worst": None if worst is None else {"output": worst.name, "max_abs": worst.max_abs,
                                                  "max_rel": worst.max_rel, "atol": worst.tolerance.atol,
                                                  "rtol": worst.tolerance.rtol, "source": worst.tolerance.source},

@@ -215,13 +215,20 @@ def test_gpu_count_without_importing_tensorflow():
 
 
 def test_pin_worker_gpu_sets_the_environment():
-    env = {"PYTEST_XDIST_WORKER": "gw3", "TF_FORCE_GPU_ALLOW_GROWTH": "false"}
-    assert flavours.pin_worker_gpu(env, smi_output=SMI) == "1"
+    env = {"TF_FORCE_GPU_ALLOW_GROWTH": "false"}
+    assert flavours.pin_worker_gpu("gw3", env, smi_output=SMI) == "1"
     assert env["CUDA_VISIBLE_DEVICES"] == "1"
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"  # the user's own setting wins
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-    outside = {}
-    assert flavours.pin_worker_gpu(outside, smi_output=SMI) is None and outside == {}
+    outside = {"PYTEST_XDIST_WORKER": "gw1"}  # inherited by a pytest started inside a worker: not a worker
+    assert flavours.pin_worker_gpu(None, outside, smi_output=SMI) is None
+    assert outside == {"PYTEST_XDIST_WORKER": "gw1"}
+
+
+def test_a_visible_list_shorter_than_the_count_is_never_overrun():
+    # A run nested in a pinned worker sees CUDA_VISIBLE_DEVICES=1 while KERAS_EQUIV_GPUS says 2.
+    env = {"KERAS_EQUIV_GPUS": "2", "CUDA_VISIBLE_DEVICES": "1"}
+    assert flavours.pin_worker_gpu("gw1", env) == "1"
 
 
 PROBE = """

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("flavour, env", [
     ("tensorflow", {"KERAS_BACKEND": "tensorflow", "TF_USE_LEGACY_KERAS": "0"}),
-    ("jax", {"KERAS_BACKEND": "jax", "TF_USE_LEGACY_KERAS": "0", "JAX_ENABLE_X64": "1"}),
+    ("jax", {"KERAS_BACKEND": "jax", "TF_USE_LEGACY_KERAS": "0"}),
     ("torch", {"KERAS_BACKEND": "torch", "TF_USE_LEGACY_KERAS": "0"}),
     ("tf_keras", {"KERAS_BACKEND": "tensorflow", "TF_USE_LEGACY_KERAS": "1"}),
 ])
@@ -37,12 +37,6 @@ def test_select_sets_the_variables_keras_reads(flavour, env):
     assert flavours.select(flavour, environ, modules={}) == flavour
     assert environ == env
     assert flavours.current(environ) == flavour
-
-
-def test_jax_x64_is_a_default_the_user_can_turn_off():
-    environ = {"JAX_ENABLE_X64": "0"}
-    flavours.select("jax", environ, modules={})
-    assert environ["JAX_ENABLE_X64"] == "0"
 
 
 def test_current_reads_the_environment_keras_does():

@@ -50,6 +50,8 @@ def test_every_table_entry_is_a_real_argument(layer_class):
     for name in api.LAYER_ARGS[layer_class]:
         if name in own:
             continue
+        if name in api.KERAS2_ONLY_ARGS:
+            continue  # checked against tf_keras below
         base = api.BASE_CLASS_ARGS.get(name)
         if base is None:
             problems.append(f"{name}: not in keras.layers.{layer_class} and not a base-class argument")
@@ -58,6 +60,17 @@ def test_every_table_entry_is_a_real_argument(layer_class):
         elif base == "Layer" and name not in inspect.signature(keras.layers.Layer.__init__).parameters:
             problems.append(f"{name}: not an argument of keras.layers.Layer")
     assert problems == []
+
+
+@pytest.mark.parametrize("layer_class", ["LSTM", "GRU", "SimpleRNN"])
+def test_keras2_only_arguments_are_keras2_only(layer_class):
+    """time_major is in the table for tf_keras cases: Keras 3 lacks it, tf_keras has it."""
+    for name in api.KERAS2_ONLY_ARGS:
+        assert name in api.LAYER_ARGS[layer_class]
+        assert name not in _params(getattr(keras.layers, layer_class))
+        tf_keras = pytest.importorskip("tf_keras", reason="tf_keras not installed (pip install -e '.[tfkeras]')")
+        own2 = inspect.signature(getattr(tf_keras.layers, layer_class).__init__).parameters
+        assert name in own2 or name in inspect.signature(tf_keras.layers.RNN.__init__).parameters
 
 
 def test_the_exclusions_are_still_real():
