@@ -3,7 +3,7 @@
 Four parts, in the order a case meets them: validation of the list (schema time, no Keras),
 the NumPy reference of the non-recurrent layers (the recurrent ones go to harness/reference.py),
 building and running the real Sequential (the only code here that imports Keras, lazily), and
-``run_model_case``, which turns both sides into the runner's ``CaseResult``.
+``run_into``, which adds both sides' checks to the runner's ``CaseResult``.
 
 Masks follow Keras 3's rules (keras/src/layers/layer.py ``__call__``, rnn.py ``compute_mask``):
 ``Masking`` and ``Embedding(mask_zero=True)`` make one, recurrent layers use it and pass it on
@@ -467,14 +467,9 @@ def _check_model_expect(ck, raw: LineDict, n_layers: int, shapes: dict) -> Expec
             return None
         output = tuple(got)
     if "values" in node:
-        vals = ck.mapping(node, "values", "expect.values")
-        if vals is None or not ck.keys(vals, shapes, "expect.values"):
+        values = schema.check_expected_values(ck, node, shapes)
+        if values is None:
             return None
-        for name in vals:
-            arr = ck.shaped(vals, name, f"expect.values.{name}", shapes[name], f"output '{name}'")
-            if arr is None:
-                return None
-            values[name] = arr.tolist()
     if "params" in node and params is None:
         return None
     return Expect(params=params, values=values, layer_params=layer_params, output_shape=output)
@@ -608,27 +603,8 @@ def run_keras(case: Case, x: Array) -> ModelRun:
 
 # ---------------------------------------------------------------- one model case -> CaseResult
 
-def run_model_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None,
-                   require_gpu: bool = False):
-    """Run a model case like runner.run_case runs a layer case; never raises for a Keras problem."""
-    from .kernels import NoGPU  # noqa: PLC0415
-    from .runner import CaseResult, Check  # noqa: PLC0415
-
-    start = time.perf_counter()
-    result = CaseResult(case, "pass")
-    try:
-        _run(case, ref, result, keras_cache)
-    except NoGPU as exc:
-        result.verdict, result.message = ("fail", f"{exc} (--require-gpu)") if require_gpu else ("skip", str(exc))
-        if require_gpu:
-            result.checks.append(Check("device", False, result.message))
-    except Unsupported as exc:
-        result.verdict, result.message = "skip", str(exc)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def _run(case: Case, ref: ModuleType, result, keras_cache: dict | None) -> None:
+def run_into(case: Case, ref: ModuleType, result, keras_cache: dict | None) -> None:
+    """Run a model case and add its checks to ``result`` (runner.run_case turns skips into verdicts)."""
     from . import runner  # noqa: PLC0415
     from .compare import compare  # noqa: PLC0415
     from .runner import Check  # noqa: PLC0415

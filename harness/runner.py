@@ -164,14 +164,15 @@ def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict 
     """
     from .kernels import NoGPU  # noqa: PLC0415
 
-    if case.model is not None:  # a whole Sequential (harness/models.py); golden files hold layer cases only
-        from . import models  # noqa: PLC0415
-
-        return models.run_model_case(case, ref=ref, keras_cache=keras_cache, require_gpu=require_gpu)
     start = time.perf_counter()
     result = CaseResult(case, "pass")
     try:
-        _run(case, ref, result, keras_cache, arrays, keep)
+        if case.model is not None:  # a whole Sequential (harness/models.py); golden files hold layer cases only
+            from . import models  # noqa: PLC0415
+
+            models.run_into(case, ref, result, keras_cache)
+        else:
+            _run(case, ref, result, keras_cache, arrays, keep)
     except NoGPU as exc:
         result.verdict, result.message = ("fail", f"{exc} (--require-gpu)") if require_gpu else ("skip", str(exc))
         if require_gpu:

@@ -494,6 +494,20 @@ def _check_tolerance(ck: _Checker, case: LineDict, names: list[str]) -> dict | N
     return out
 
 
+def check_expected_values(ck: _Checker, node: LineDict, shapes: dict) -> dict | None:
+    """expect.values: output name -> nested list of that output's shape (from an outside source)."""
+    vals = ck.mapping(node, "values", "expect.values")
+    if vals is None or not ck.keys(vals, shapes, "expect.values"):
+        return None
+    values = {}
+    for name in vals:
+        arr = ck.shaped(vals, name, f"expect.values.{name}", shapes[name], f"output '{name}'")
+        if arr is None:
+            return None
+        values[name] = arr.tolist()
+    return values
+
+
 def _check_expect(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec,
                   names: list[str], shapes: dict) -> Expect | None:
     node = ck.mapping(case, "expect", "expect")
@@ -504,16 +518,9 @@ def _check_expect(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec,
         params = ck.integer(node, "params", "expect.params", 0)
         if params is None:
             return None
-    values = {}
-    if "values" in node:
-        vals = ck.mapping(node, "values", "expect.values")
-        if vals is None or not ck.keys(vals, names, "expect.values"):
-            return None
-        for name in vals:
-            arr = ck.shaped(vals, name, f"expect.values.{name}", shapes[name], f"output '{name}'")
-            if arr is None:
-                return None
-            values[name] = arr.tolist()
+    values = check_expected_values(ck, node, shapes) if "values" in node else {}
+    if values is None:
+        return None
     error = None
     if "error" in node:
         err = ck.mapping(node, "error", "expect.error")
