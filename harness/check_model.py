@@ -10,7 +10,8 @@ what it returns.  A sub-model from the model inputs to ``layer.input`` would giv
 activation but not always the same mask: under Keras's call rules (KERAS_RNN_SEMANTICS.md §6) a
 layer called with tensor ``initial_state`` gets no mask although its input carries one (a decoder
 fed an encoder's states).  Recording the call sees what Keras really passes, at any depth of
-nesting, for every call of a shared layer, in one forward pass.  The layer is then run again alone on exactly that, in Keras and in the reference.
+nesting, for every call of a shared layer, in one forward pass.  The layer is then run again
+alone on exactly that, in Keras and in the reference.
 
 Keras is imported inside functions only (DESIGN.md: only a case run pays for it).
 """
@@ -26,7 +27,8 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import flavours
 from . import keras_api as api
@@ -187,7 +187,7 @@ def _show(case_id: str) -> int:
                 print(f"  {key + ':':<10} {getattr(case, key)}")
         print(f"  weights:   {case.weights if isinstance(case.weights, str) else 'explicit'}; shapes "
               + json.dumps(reference.weight_shapes(cfg, case.input.features)))
-        print(f"  outputs:   " + json.dumps(reference.output_shapes(cfg, case.input.batch, case.input.timesteps)))
+        print("  outputs:   " + json.dumps(reference.output_shapes(cfg, case.input.batch, case.input.timesteps)))
         print(f"  params:    {formula} = {count}")
         print(f"  dtype:     {case.dtype}  device: {case.device}  seed: {case.seed}")
         print(f"  expect:    {case.expect}")

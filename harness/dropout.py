@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def mask_bits(cfg: Mapping, features: int) -> int:
 
 def _masked_step(cfg: Mapping, w: Mapping[str, np.ndarray], m_in: list, m_rec: list):
     """One step of the cell with dropout masks applied the way Keras applies them."""
-    cls, u = cfg["class"], cfg["units"]
+    cls = cfg["class"]
     act = activation(cfg["activation"])
     ract = activation(cfg.get("recurrent_activation", "sigmoid"))
     k = gates(cls)

@@ -7,7 +7,7 @@ so a wrong layout in the reference shows up as a failing case.  Section numbers 
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

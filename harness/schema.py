@@ -15,7 +15,8 @@ import re
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import yaml
@@ -166,8 +167,8 @@ class _Checker:
         choices = list(choices)
         if isinstance(value, bool) or value not in choices:
             shown = ", ".join("none" if c is None else c if isinstance(c, str) else _show(c) for c in choices)
-            self.fail(node, key, field, f"unknown {what}" + (_suggest(value, map(str, choices)) if isinstance(value, str) else ""),
-                      f"one of {shown}", _show(value))
+            hint = _suggest(value, map(str, choices)) if isinstance(value, str) else ""
+            self.fail(node, key, field, f"unknown {what}" + hint, f"one of {shown}", _show(value))
             return None
         return value
 
@@ -198,7 +199,8 @@ def _check_activation(ck: _Checker, node: LineDict, key: str, field: str) -> Non
     value = node[key]
     if value is None or (isinstance(value, str) and value in api.ACTIVATIONS):
         return
-    ck.fail(node, key, field, "unknown activation" + (_suggest(value, api.ACTIVATIONS) if isinstance(value, str) else ""),
+    hint = _suggest(value, api.ACTIVATIONS) if isinstance(value, str) else ""
+    ck.fail(node, key, field, "unknown activation" + hint,
             "an activation name such as tanh, sigmoid, hard_sigmoid, relu, linear", _show(value))
 
 
@@ -527,7 +529,8 @@ def _check_expect(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec,
         if err is None or not ck.keys(err, ("type", "match"), "expect.error"):
             return None
         if "type" not in err:
-            ck.fail(err, None, "expect.error.type", "is required", "an exception class name such as ValueError", "nothing")
+            ck.fail(err, None, "expect.error.type", "is required", "an exception class name such as ValueError",
+                    "nothing")
             return None
         etype = ck.string(err, "type", "expect.error.type")
         match = ck.string(err, "match", "expect.error.match") if "match" in err else ""
@@ -661,7 +664,7 @@ def _check_training(ck: _Checker, raw: LineDict, full: dict, inp: InputSpec, mas
         return  # no dropout to apply: training mode computes what inference does
     if full["class"] == "Bidirectional" or mask is not None or calls is not None:
         what = "Bidirectional" if full["class"] == "Bidirectional" else "a mask" if mask is not None else "calls"
-        ck.fail(raw, "training", "training", f"training with dropout is checked on a single unmasked "
+        ck.fail(raw, "training", "training", "training with dropout is checked on a single unmasked "
                 "layer call", "no Bidirectional, mask or calls", what)
         return
     if active > dropout.MAX_BITS:
@@ -701,9 +704,11 @@ def _case_from_point(ck: _Checker, raw: LineDict, base_id: str, point: tuple, pa
     if isinstance(devices, str):
         devices = [devices]
     if not isinstance(devices, list) or not devices or any(d not in api.DEVICES for d in devices):
-        bad = next((d for d in devices if d not in api.DEVICES), devices) if isinstance(devices, list) and devices else devices
-        ck.fail(raw, "devices", "devices", "unknown device" + (_suggest(bad, api.DEVICES) if isinstance(bad, str) else ""),
-                "a list from cpu, gpu", _show(bad))
+        bad = devices
+        if isinstance(devices, list) and devices:
+            bad = next((d for d in devices if d not in api.DEVICES), devices)
+        hint = _suggest(bad, api.DEVICES) if isinstance(bad, str) else ""
+        ck.fail(raw, "devices", "devices", "unknown device" + hint, "a list from cpu, gpu", _show(bad))
         devices = []
     seed = zlib.crc32(base_id_with_point(base_id, point).encode()) & 0x7FFFFFFF
     if "seed" in raw:
@@ -746,7 +751,7 @@ def _sweep_path_ok(raw: LineDict, path: str) -> bool:
     if parts[0] not in CASE_KEYS or parts[0] in ("id", "sweep", "about"):
         return False
     node: Any = raw
-    for i, part in enumerate(parts[:-1]):
+    for part in parts[:-1]:
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]

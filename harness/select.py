@@ -5,7 +5,7 @@ import dataclasses
 import difflib
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from . import schema
 from .case import Case
@@ -44,7 +44,8 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
             wanted = raw.split("::", 1)[-1]
             hits = [c for c in cases if wanted in (c.id, c.id.rsplit("@", 1)[0], c.base_id)]
             if not hits:
-                close = difflib.get_close_matches(wanted, sorted({c.base_id for c in cases} | {c.id for c in cases}), n=3)
+                known = sorted({c.base_id for c in cases} | {c.id for c in cases})
+                close = difflib.get_close_matches(wanted, known, n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise UsageError(f"no case with id '{wanted}'{hint}")
             chosen.update((c.id, c) for c in hits)

@@ -9,9 +9,12 @@ _KILL_TEST = "test_planted_bug_is_killed["
 def pytest_terminal_summary(terminalreporter) -> None:
     """pytest_terminal_summary: one line per planted bug (killed by which case, or ALIVE), then a count."""
     rows = []
-    for outcome in ("passed", "failed"):
+    for outcome in ("passed", "failed", "error"):
         for rep in terminalreporter.stats.get(outcome, []):
-            if getattr(rep, "when", None) != "call" or _KILL_TEST not in rep.nodeid:
+            # A kill test that errored in setup (say, the case library failed to load) killed nothing.
+            if getattr(rep, "when", None) not in ("call", "setup") or _KILL_TEST not in rep.nodeid:
+                continue
+            if rep.when == "setup" and rep.passed:
                 continue
             name = rep.nodeid.split(_KILL_TEST, 1)[1].rstrip("]")
             killer = dict(rep.user_properties).get("killed_by", "")
