@@ -194,10 +194,16 @@ def _run(case: Case, ref: ModuleType, result: CaseResult, keras_cache: dict | No
     features = case.input.features
     compute = COMPUTE_DTYPE[case.dtype]
     if arrays is None and case.expect.golden:
-        arrays = _golden_arrays(case)
+        from .golden import GoldenError  # noqa: PLC0415
+
+        path, _, wanted = case.expect.golden.partition("::")
+        try:
+            arrays = _golden_arrays(case)
+        except GoldenError as exc:  # unreadable or foreign file: this case errors, the run goes on
+            result.verdict, result.message = "error", str(exc)
+            return
         if arrays is None:
             result.verdict = "error"
-            path, _, wanted = case.expect.golden.partition("::")
             result.message = f"{path}: no case '{wanted or case.id}' recorded in this golden file"
             return
     arrays = arrays or make_arrays(case, ref)

@@ -148,3 +148,15 @@ def test_expect_golden_names_a_missing_file(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"{tmp_path / 'cases.yaml'}:6: case 'uses-golden': expect.golden: no such golden file (paths are "
         "relative to the case file) (expected an HDF5 file written by keras-equiv record, got 'nowhere.h5')")
+
+
+def test_expect_golden_with_a_foreign_file_is_an_error_verdict(tmp_path, capsys):
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f.create_dataset("x", data=np.arange(3))
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: uses-foreign\n    about: x\n    layer: {class: LSTM, units: 4}\n"
+        "    input: {batch: 3, timesteps: 5, features: 3}\n    expect: {golden: foreign.h5}\n")
+    assert main(["run", str(tmp_path / "cases.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR uses-foreign@cpu" in out and "not a keras-equiv golden file" in out
+    assert "Traceback" not in out
