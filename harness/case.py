@@ -99,8 +99,3 @@ class Case:
     @property
     def layer_class(self) -> str:
         return self.layer["class"]
-
-    @property
-    def cell_class(self) -> str:
-        """The recurrent class inside, for Bidirectional too."""
-        return self.layer["layer"]["class"] if self.layer_class == "Bidirectional" else self.layer_class

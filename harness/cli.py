@@ -166,7 +166,6 @@ def _record(cases, out: str, force: bool) -> int:
 
 def _show(case_id: str) -> int:
     from . import reference  # noqa: PLC0415
-    from .keras_build import describe  # noqa: PLC0415
 
     for case in select([case_id]):
         if case.model:
@@ -180,7 +179,7 @@ def _show(case_id: str) -> int:
         print(f"{case.id}  ({case.path}:{case.line})")
         if case.about:
             print(f"  about:     {case.about}")
-        print(f"  layer:     keras.layers.{describe(dict(case.layer))}")
+        print(f"  layer:     keras.layers.{api.describe(dict(case.layer))}")
         print(f"  input:     {case.input}")
         for key in ("mask", "initial_state", "calls"):
             if getattr(case, key) is not None:

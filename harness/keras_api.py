@@ -119,3 +119,14 @@ def with_defaults(layer: dict) -> dict:
         if layer.get("backward_layer") is not None:
             full["backward_layer"] = with_defaults(layer["backward_layer"])
     return full
+
+
+def describe(spec: dict) -> str:
+    """``LSTM(units=16, return_sequences=True)``: the layer as a Keras call."""
+    def val(v):
+        if isinstance(v, dict):
+            return describe(v) if v.get("class") in LAYER_ARGS else repr(v)
+        return repr(v)
+
+    args = ", ".join(f"{k}={val(v)}" for k, v in spec.items() if k != "class")
+    return f"{spec['class']}({args})"

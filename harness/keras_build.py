@@ -34,7 +34,6 @@ class KerasRun:
     outputs: dict[str, np.ndarray]
     weights: dict
     params: int
-    layer_repr: str
     device: str = "cpu"
     kernel: str = kernels.GENERIC  # the observed kernel when it could be watched, else the predicted one
     versions: dict[str, str] = field(default_factory=dict)
@@ -388,17 +387,6 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
     predicted = predict_kernel(case, mask, gpu, initial_state is not None)
     device = devices.pop() if len(devices) == 1 else "+".join(sorted(devices))
     return KerasRun(outputs=outputs, weights=read_weights(layer), params=layer.count_params(),
-                    layer_repr=describe(case.layer), device=device,
+                    device=device,
                     kernel=observed or predicted.kernel, versions=versions(), predicted=predicted,
                     observed=observed, tf32=tf32)
-
-
-def describe(spec: dict) -> str:
-    """``LSTM(units=16, return_sequences=True)``: the layer as a Keras call."""
-    def val(v):
-        if isinstance(v, dict):
-            return describe(v) if v.get("class") in api.LAYER_ARGS else repr(v)
-        return repr(v)
-
-    args = ", ".join(f"{k}={val(v)}" for k, v in spec.items() if k != "class")
-    return f"{spec['class']}({args})"

@@ -5,7 +5,7 @@ import json
 import shlex
 from collections import Counter, defaultdict
 
-from .keras_build import describe
+from .keras_api import describe
 from .runner import CaseResult
 from .tolerances import DEFAULT_TOLERANCE
 
