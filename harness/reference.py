@@ -153,6 +153,13 @@ def state_output_names(cfg: Mapping) -> list[str]:
     return list(state_names(cfg["class"]))
 
 
+def state_units(cfg: Mapping) -> list[int]:
+    """The width of each state, in Keras's order (Bidirectional: forward states, then backward)."""
+    if cfg["class"] == "Bidirectional":
+        return state_units(cfg["layer"]) + state_units(_backward_cfg(cfg))
+    return [cfg["units"]] * len(state_names(cfg["class"]))
+
+
 def _returns(cfg: Mapping, flag: str) -> bool:
     return cfg["layer"][flag] if cfg["class"] == "Bidirectional" else cfg[flag]
 

@@ -79,7 +79,7 @@ def make_arrays(case: Case, ref: ModuleType = default_reference) -> Arrays:
     if mask is not None and case.mask.via == "masking_layer":
         # Masking(mask_value=0) derives the mask from all-zero steps, so zero exactly those.
         inputs = [np.where(mask[..., None], x, 0.0) for x in inputs]
-    return Arrays(inputs, mask, data.make_initial_state(case, _state_units(cfg)),
+    return Arrays(inputs, mask, data.make_initial_state(case, default_reference.state_units(cfg)),
                   data.make_weights(case, ref.weight_shapes(cfg, case.input.features)))
 
 
@@ -144,13 +144,6 @@ def _reference_outputs(case: Case, ref: ModuleType, inputs, mask, init, weights)
         result, states = ref.forward(cfg, x, weights, mask, states)
         outputs.update({f"call{index}.{k}": v for k, v in result.items()})
     return outputs
-
-
-def _state_units(cfg: dict) -> list[int]:
-    if cfg["class"] == "Bidirectional":
-        back = cfg.get("backward_layer") or cfg["layer"]
-        return _state_units(cfg["layer"]) + _state_units(back)
-    return [cfg["units"]] * len(api.state_names(cfg["class"]))
 
 
 def run_case(case: Case, ref: ModuleType = default_reference, keras_cache: dict | None = None,

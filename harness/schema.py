@@ -391,26 +391,19 @@ def _check_mask(ck: _Checker, case: LineDict, inp: InputSpec, via: str) -> MaskS
     return MaskSpec(kind, lengths=tuple(lengths), via=via)
 
 
-def _n_states(layer: dict) -> int:
-    if layer["class"] == "Bidirectional":
-        return 2 * _n_states(layer["layer"])
-    return len(api.state_names(layer["class"]))
-
-
-def _units(layer: dict, index: int) -> int:
-    if layer["class"] == "Bidirectional":
-        half = _n_states(layer["layer"])
-        sub = layer["layer"] if index < half or layer.get("backward_layer") is None else layer["backward_layer"]
-        return sub["units"]
-    return layer["units"]
+def _expects_error(case: LineDict) -> bool:
+    """Whether the case expects Keras to raise (then inputs Keras must reject are allowed)."""
+    return isinstance(case.get("expect"), dict) and "error" in case["expect"]
 
 
 def _check_initial_state(ck: _Checker, case: LineDict, layer: dict, inp: InputSpec) -> Any:
     value = case["initial_state"]
     if value in ("zeros", "random") or value is None:
         return value
-    n = _n_states(layer)
-    expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
+    units = reference.state_units(api.with_defaults(layer))
+    n = len(units)
+    # An expect.error case may give counts and shapes Keras must reject; they need only be arrays.
+    expects_error = _expects_error(case)
     if not isinstance(value, list) or (len(value) != n and not expects_error):
         names = reference.state_output_names(api.with_defaults(layer))
         ck.fail(case, "initial_state", "initial_state",
@@ -418,14 +411,12 @@ def _check_initial_state(ck: _Checker, case: LineDict, layer: dict, inp: InputSp
                 f"zeros, random, or {n} arrays ({', '.join(names)})", _show(value))
         return None
     states = []
-    # An expect.error case may give shapes Keras must reject; they are then only required to be arrays.
-    expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
     for i, state in enumerate(value):
-        shape = (inp.batch, _units(layer, i))
         arr = _array(state)
         if expects_error and arr is not None:
             states.append(arr.tolist())
             continue
+        shape = (inp.batch, units[min(i, n - 1)])
         if arr is None or arr.shape != shape:
             ck.fail(case, "initial_state", f"initial_state[{i}]", "shape does not match (batch, units)",
                     f"shape {shape}", f"shape {arr.shape}" if arr is not None else _show(state))
@@ -640,7 +631,7 @@ def _check_calls(ck: _Checker, case: LineDict, layer: dict) -> CallsSpec | None:
             ck.fail(node, "batches", "calls.batches", "must give one positive batch size per call",
                     f"{count} positive integers", _show(batches))
             return None
-        expects_error = isinstance(case.get("expect"), dict) and "error" in case["expect"]
+        expects_error = _expects_error(case)
         if len(set(batches)) > 1 and not expects_error:
             ck.fail(node, "batches", "calls.batches", "a stateful layer keeps one batch size; "
                     "changing it is only for an expect.error case", "one batch size, or expect.error",

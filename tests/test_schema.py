@@ -411,3 +411,16 @@ def test_odd_values_anywhere_never_crash(tmp_path):
             except Exception as exc:  # noqa: BLE001 - collected and shown below
                 crashes.append(f"{where} = {odd!r}: {type(exc).__name__}: {exc}")
     assert crashes == []
+
+
+def test_bidirectional_initial_state_counts_each_direction(tmp_path):
+    """LSTM forward [h, c] + GRU backward [h]: three states (widths 2, 2, 3), not twice the forward."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "cases:\n  - id: c1\n    layer:\n      class: Bidirectional\n"
+        "      layer: {class: LSTM, units: 2}\n"
+        "      backward_layer: {class: GRU, units: 3, go_backwards: true}\n"
+        "    input: {batch: 1, timesteps: 2, features: 1}\n"
+        "    initial_state: [[[0, 0]], [[0, 0]], [[0, 0, 0]]]\n", encoding="utf-8")
+    (case,) = schema.load_file(path, display="c.yaml")
+    assert [len(s[0]) for s in case.initial_state] == [2, 2, 3]
