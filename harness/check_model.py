@@ -195,7 +195,7 @@ def check(model_path: str, input_path: str | None = None, device: str = "cpu") -
         if not keras_build.gpu_available():
             raise CheckModelError("--device gpu: no GPU visible to Keras")
         keras_build.set_tf32(False)  # float32 stays float32 (§11), so the float32 tolerance holds
-    with keras_build._device_scope(keras, device):  # noqa: SLF001 - its torch-cpu workaround applies here too
+    with keras_build.device_scope(keras, device):
         model, notes = load(path)
         inputs, input_text = model_inputs(model, input_path)
         layers = list(walk(model, model.name))

@@ -177,7 +177,8 @@ def _set_weights(layer, values: dict) -> None:
 
 # ---------------------------------------------------------------- per-flavour tensor plumbing
 
-def _device_scope(keras, device: str):
+def device_scope(keras, device: str):
+    """The device context for a case: keras.device, or tf.device under tf_keras (torch: see below)."""
     if flavour() == "tf_keras":
         import tensorflow as tf  # noqa: PLC0415 - tf_keras has no keras.device
 
@@ -345,7 +346,7 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
     # tf_keras only: time_major layers take (T, B, F) and return (T, B, U) sequences (§10).
     time_major = _time_major(dict(case.layer))
     swap = (lambda a: np.swapaxes(a, 0, 1)) if time_major else (lambda a: a)
-    with _device_scope(keras, case.device), watch_kernels() as watched:
+    with device_scope(keras, case.device), watch_kernels() as watched:
         layer = build_layer(dict(case.layer), case.dtype, case.seed)
         if weights is not None:
             layer.build(swap(inputs[0]).shape)

@@ -586,7 +586,7 @@ def run_keras(case: Case, x: Array) -> ModelRun:
     keras.utils.set_random_seed(case.seed)
     ids = case.model[0]["class"] == "Embedding"
     feed = "int32" if ids else kb.feed_dtype(case)
-    with kb._device_scope(keras, case.device):
+    with kb.device_scope(keras, case.device):
         inp = keras.Input(shape=x.shape[1:], dtype="int32" if ids else case.dtype)
         model = keras.Sequential([inp] + [_build(keras, spec, case.dtype, case.seed + i)
                                           for i, spec in enumerate(case.model)])
