@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import schema
+from .runner import run_case
+
 SWEEP_10K = """cases:
   - id: bench-collect
     about: 10 x 10 x 10 x 10 sweep points, for collection speed only
@@ -58,8 +61,6 @@ def collection() -> None:
 def overhead(n_cases: int) -> None:
     import keras  # noqa: PLC0415 - the benchmark times Keras itself
 
-    from . import schema  # noqa: PLC0415
-    from .runner import run_case  # noqa: PLC0415
 
     cases = [c for c in schema.load_files(schema.find_case_files(["cases"]))
              if c.device == "cpu" and not c.expect.error][:n_cases]
@@ -96,8 +97,6 @@ def overhead(n_cases: int) -> None:
 
 
 def memory(n_cases: int) -> None:
-    from . import schema  # noqa: PLC0415
-    from .runner import run_case  # noqa: PLC0415
 
     cases = [c for c in schema.load_files(schema.find_case_files(["cases"])) if c.device == "cpu"]
     run_case(cases[0])

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from collections.abc import Sequence
 
-from . import flavours
+from . import check_model, flavours, golden, layers, report
 from . import keras_api as api
-from .errors import CaseSchemaError, HarnessError, UsageError
+from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
+from .runner import RunOptions, run_case, verify_golden
 from .select import select
 
 
@@ -51,8 +51,6 @@ def _parser() -> argparse.ArgumentParser:
                             "float32+tf32 tolerance row")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail gpu cases when no GPU is visible instead of skipping them")
-    from . import check_model  # noqa: PLC0415 - its Keras imports are lazy too
-
     check_model.add_arguments(sub.add_parser(
         "check-model", help="check every recurrent layer of a saved model (.keras or legacy .h5)"))
     show = sub.add_parser("show", help="the expanded case, its layer, weight shapes and parameter formula")
@@ -70,22 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "show":
             return _show(args.case_id)
         if args.command == "check-model":
-            from . import check_model  # noqa: PLC0415
-
             return check_model.main(args)
         if args.command == "verify":
-            from . import golden  # noqa: PLC0415
-
             start = time.perf_counter()
-            results = golden.verify(args.golden)
-            from . import report  # noqa: PLC0415
-
+            results = verify_golden(args.golden)
             for index, result in enumerate(results, start=1):
                 print(f"[{index}/{len(results)}] {report.row(result)}")
             return _report(results, args.json, start)
         cases = select(args.targets, args.keyword, args.device)
-        if getattr(args, "tf32", False):
-            cases = [dataclasses.replace(case, tf32=True) for case in cases]
+        options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
         if args.command == "validate":
             print(f"ok: {len(cases)} cases")
             return 0
@@ -94,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(case.id)
             return 0
         if args.command == "record":
-            return _record(cases, args.out, args.force)
-        return _run(cases, args.json, args.quiet, args.require_gpu)
+            return _record(cases, args.out, args.force, options)
+        return _run(cases, args.json, args.quiet, options)
     except CaseSchemaError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -114,10 +105,7 @@ def _select_flavour(flavour: str | None) -> None:
     flavours.select(flavour)
 
 
-def _run(cases, json_path: str | None, quiet: bool, require_gpu: bool = False) -> int:
-    from . import report  # noqa: PLC0415
-    from .runner import run_case  # noqa: PLC0415
-
+def _run(cases, json_path: str | None, quiet: bool, options: RunOptions) -> int:
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
@@ -126,7 +114,7 @@ def _run(cases, json_path: str | None, quiet: bool, require_gpu: bool = False) -
     start = time.perf_counter()
     results = []
     for index, case in enumerate(cases, start=1):
-        result = run_case(case, require_gpu=require_gpu)
+        result = run_case(case, options)
         results.append(result)
         if not quiet or result.verdict in ("fail", "error"):
             print(f"[{index}/{len(cases)}] {report.row(result)}", flush=True)
@@ -135,9 +123,7 @@ def _run(cases, json_path: str | None, quiet: bool, require_gpu: bool = False) -
 
 def _report(results, json_path: str | None, start: float) -> int:
     """Failure details, the summary, the JSON file; the exit code."""
-    from . import report  # noqa: PLC0415
-
-    failed = [r for r in results if r.verdict in ("fail", "error")]
+    failed = [r for r in results if r.verdict.failed]
     for result in failed:
         print("\n" + report.failure_text(result))
     print("\n" + report.summary(results, time.perf_counter() - start))
@@ -146,36 +132,29 @@ def _report(results, json_path: str | None, start: float) -> int:
     return 1 if failed else 0
 
 
-def _record(cases, out: str, force: bool) -> int:
-    from . import golden, report  # noqa: PLC0415
-    from .runner import run_case  # noqa: PLC0415
-
+def _record(cases, out: str, force: bool, options: RunOptions) -> int:
     if Path(out).exists() and not force:
-        raise golden.GoldenError(f"{out}: already exists (use --force to overwrite)")
+        raise GoldenError(f"{out}: already exists (use --force to overwrite)")
     results = []
     for index, case in enumerate(cases, start=1):
-        results.append(run_case(case, keep=True))
+        results.append(run_case(case, options._replace(keep=True)))
         print(f"[{index}/{len(cases)}] {report.row(results[-1])}", flush=True)
     written = golden.record(results, out, force)
     print(f"recorded {written} of {len(cases)} cases to {out}")
-    failed = [r for r in results if r.verdict in ("fail", "error")]
+    failed = [r for r in results if r.verdict.failed]
     for result in failed:
         print("\n" + report.failure_text(result))
     return 1 if failed else 0
 
 
 def _show(case_id: str) -> int:
-    from . import reference  # noqa: PLC0415
-
     for case in select([case_id]):
         if case.model:
-            from .models import describe_model  # noqa: PLC0415
-
-            print(f"{case.id}  ({case.path}:{case.line})\n  model:     {describe_model(case.model)}")
+            print(f"{case.id}  ({case.path}:{case.line})\n  model:     {api.describe_model(case.model)}")
             print(f"  input:     {case.input}\n  expect:    {case.expect}")
             continue
         cfg = api.with_defaults(case.layer)
-        count, formula = reference.param_formula(cfg, case.input.features)
+        count, formula = layers.param_formula(cfg, case.input.features)
         print(f"{case.id}  ({case.path}:{case.line})")
         if case.about:
             print(f"  about:     {case.about}")
@@ -185,8 +164,8 @@ def _show(case_id: str) -> int:
             if getattr(case, key) is not None:
                 print(f"  {key + ':':<10} {getattr(case, key)}")
         print(f"  weights:   {case.weights if isinstance(case.weights, str) else 'explicit'}; shapes "
-              + json.dumps(reference.weight_shapes(cfg, case.input.features)))
-        print("  outputs:   " + json.dumps(reference.output_shapes(cfg, case.input.batch, case.input.timesteps)))
+              + json.dumps(layers.weight_shapes(cfg, case.input.features)))
+        print("  outputs:   " + json.dumps(layers.output_shapes(cfg, case.input.batch, case.input.timesteps)))
         print(f"  params:    {formula} = {count}")
         print(f"  dtype:     {case.dtype}  device: {case.device}  seed: {case.seed}")
         print(f"  expect:    {case.expect}")

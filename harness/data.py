@@ -1,15 +1,64 @@
-"""Seeded NumPy inputs, masks and initial states for a case (no Keras here).
+"""The concrete arrays of a case (no Keras here): seeded inputs, masks, initial states, weights.
 
 Every array comes from a generator keyed by the case seed and the array's role, so a case's
-data never depends on which other cases ran or in what order.
+data never depends on which other cases ran or in what order.  ``Arrays`` is what a run uses,
+made here from the seed or read from a golden file (golden.py), for layer and model cases.
 """
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
-from .case import Case
+from . import keras_api as api
+from . import layers
+from .case import Case, OutputKey
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """The concrete data of one run.  Made from the case's seed, or read from a golden file."""
+
+    inputs: list[np.ndarray]  # one (batch, timesteps, features) float64 array per call
+    mask: np.ndarray | None = None
+    initial_state: list[np.ndarray] | None = None
+    weights: dict | None = None  # put in with set_weights(); None keeps Keras's initial values
+    golden_outputs: dict[OutputKey, np.ndarray] | None = None  # Keras outputs recorded elsewhere, compared too
+
+
+def make_arrays(case: Case) -> Arrays:
+    """Everything a case's run feeds Keras and the reference, from its seed.
+
+    A model case feeds one input (float data, or integer ids for an Embedding first layer)."""
+    if case.model is not None:
+        return Arrays([make_model_input(case)])
+    cfg = api.with_defaults(case.layer)
+    inputs = make_inputs(case)
+    mask = make_mask(case)
+    if mask is not None and case.mask.via == "masking_layer":
+        # Masking(mask_value=0) derives the mask from all-zero steps, so zero exactly those.
+        inputs = [np.where(mask[..., None], x, 0.0) for x in inputs]
+    return Arrays(inputs, mask, make_initial_state(case, layers.state_units(cfg)),
+                  make_weights(case, layers.weight_shapes(cfg, case.input.features)))
+
+
+def make_model_input(case: Case) -> np.ndarray:
+    """A model case's input: float data as for a layer case, or integer ids drawn below input_dim."""
+    if case.model[0]["class"] != "Embedding":
+        return make_input(case)
+    if case.input.values is not None:
+        return np.array(case.input.values, dtype=np.int64)
+    return rng(case, "input").integers(0, case.model[0]["input_dim"], (case.input.batch, case.input.timesteps))
+
+
+def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
+    """The values Keras really computes with in ``dtype``, as float64 (inputs and states are cast)."""
+    if dtype == "bfloat16":
+        import ml_dtypes  # noqa: PLC0415 - NumPy's bfloat16; ships with Keras, needed only for bfloat16 cases
+
+        return np.asarray(array).astype(ml_dtypes.bfloat16).astype(np.float64)
+    return np.asarray(array).astype(dtype).astype(np.float64)
 
 
 def rng(case: Case, role: str) -> np.random.Generator:

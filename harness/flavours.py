@@ -3,7 +3,7 @@
 Both are chosen through environment variables that Keras, TensorFlow and CUDA read once, at
 import, so everything here runs before the first Keras import and never imports Keras itself.
 One flavour per process: Keras 3 on TensorFlow (the default), on JAX or on torch, or legacy
-Keras 2 through ``tf_keras`` (KERAS_RNN_SEMANTICS.md: "tfk:" sources).
+Keras 2 through ``tf_keras`` (docs/semantics.md: "tfk:" sources).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def select(flavour: str | None, environ: MutableMapping[str, str] | None = None,
 
 # Activation names whose formula differs by flavour: the reference key to use instead.
 # Keras 2 hard_sigmoid is 0.2x+0.5 clipped (tfk: tf_keras/src/backend.py hard_sigmoid),
-# Keras 3's is x/6+0.5 (KERAS_RNN_SEMANTICS.md, edge case 9).
+# Keras 3's is x/6+0.5 (docs/semantics.md, edge case 9).
 _REFERENCE_ACTIVATIONS = {"tf_keras": {"hard_sigmoid": "hard_sigmoid_keras2"}}
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 

@@ -20,30 +20,30 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .case import CallsSpec, Case, Expect, InputSpec, MaskSpec, MismatchSpec
-from .errors import HarnessError
-from .runner import Arrays, CaseResult, run_case
+from . import __version__, layers
+from . import keras_api as api
+from .case import CallsSpec, Case, Expect, InputSpec, MaskSpec, MismatchSpec, OutputKey
+from .data import Arrays
+from .errors import GoldenError
+from .result import CaseResult
 
 FORMAT = "keras-equiv-golden"
 FORMAT_VERSION = 1
 
 
-class GoldenError(HarnessError):
-    """A golden file is missing, unreadable, truncated, foreign, or would be overwritten."""
-
-
 def _case_json(case: Case) -> str:
     return json.dumps({
-        "id": case.id, "base_id": case.base_id, "about": case.about, "path": case.path,
+        "id": case.id, "base_id": case.base_id, "sweep_point": [list(p) for p in case.sweep_point],
+        "about": case.about, "path": case.path,
         "line": case.line, "layer": dict(case.layer),
         "input": {"batch": case.input.batch, "timesteps": case.input.timesteps,
                   "features": case.input.features},
         "mask_via": case.mask.via if case.mask else None, "dtype": case.dtype, "device": case.device,
         "seed": case.seed, "training": case.training,
         "calls": dataclasses.asdict(case.calls) if case.calls else None,
-        "tolerance": {k: dict(v) for k, v in case.tolerance.items()},
-        "mismatch": dataclasses.asdict(case.expect.mismatch) if case.expect.mismatch else None,
+        "tolerance": {str(k): dict(v) for k, v in case.tolerance.items()},
+        "mismatch": {"outputs": [str(k) for k in case.expect.mismatch.outputs],
+                     "reason": case.expect.mismatch.reason} if case.expect.mismatch else None,
         "params": case.expect.params,
     })
 
@@ -57,7 +57,7 @@ def _write_tree(group, tree: dict) -> None:
 
 
 def _read_tree(group) -> dict:
-    import h5py  # noqa: PLC0415
+    import h5py  # noqa: PLC0415 - only golden-file commands pay for it
 
     return {name: _read_tree(item) if isinstance(item, h5py.Group) else item[()]
             for name, item in group.items()}
@@ -65,7 +65,7 @@ def _read_tree(group) -> dict:
 
 def record(results: list[CaseResult], out: str | Path, force: bool = False) -> int:
     """Write the results (run with keep=True) to ``out``; returns how many cases were written."""
-    import h5py  # noqa: PLC0415
+    import h5py  # noqa: PLC0415 - only golden-file commands pay for it
 
     out = Path(out)
     if out.exists() and not force:
@@ -91,13 +91,13 @@ def record(results: list[CaseResult], out: str | Path, force: bool = False) -> i
                 _write_tree(g.create_group("initial_state"),
                             {str(i): s for i, s in enumerate(r.arrays.initial_state)})
             _write_tree(g.create_group("weights"), run.weights)
-            _write_tree(g.create_group("outputs"), run.outputs)
+            _write_tree(g.create_group("outputs"), {str(k): v for k, v in run.outputs.items()})
     tmp.replace(out)  # never leave a half-written golden file under the real name
     return len(usable)
 
 
 def _open(path: str | Path):
-    import h5py  # noqa: PLC0415
+    import h5py  # noqa: PLC0415 - only golden-file commands pay for it
 
     path = Path(path)
     if not path.is_file():
@@ -121,12 +121,31 @@ def _case_from_json(text: str) -> Case:
     d = json.loads(text)
     inp = InputSpec(d["input"]["batch"], d["input"]["timesteps"], d["input"]["features"], data="values")
     calls = CallsSpec(d["calls"]["count"], tuple(d["calls"]["reset_before"])) if d["calls"] else None
-    mismatch = MismatchSpec(tuple(d["mismatch"]["outputs"]), d["mismatch"]["reason"]) if d["mismatch"] else None
+    keys = {str(k): k for k in layers.output_keys(api.with_defaults(d["layer"]), calls.count if calls else None)}
+    mismatch = (MismatchSpec(tuple(keys[name] for name in d["mismatch"]["outputs"]), d["mismatch"]["reason"])
+                if d["mismatch"] else None)
+    tolerance = {name if name == "*" else keys[name] if name in keys else OutputKey(name): value
+                 for name, value in d["tolerance"].items()}
     mask = MaskSpec("explicit", via=d["mask_via"]) if d["mask_via"] else None
-    return Case(id=d["id"], base_id=d["base_id"], path=d["path"], line=d["line"], about=d["about"],
+    point = tuple((path, value) for path, value in d.get("sweep_point", ()))
+    case = Case(base_id=d["base_id"], sweep_point=point, path=d["path"], line=d["line"], about=d["about"],
                 layer=d["layer"], input=inp, mask=mask, dtype=d["dtype"], device=d["device"], seed=d["seed"],
                 training=d["training"], calls=calls, expect=Expect(params=d["params"], mismatch=mismatch),
-                tolerance=d["tolerance"])
+                tolerance=tolerance)
+    if case.id != d["id"]:
+        raise ValueError(f"recorded id {d['id']!r} is not the one its base id and sweep point give ({case.id!r}); "
+                         "recorded by an older keras-equiv without sweep points? record it again")
+    return case
+
+
+def _outputs(case: Case, tree: dict) -> dict[OutputKey, np.ndarray]:
+    """Recorded outputs by key; a name this case cannot return is a malformed file."""
+    cfg = api.with_defaults(dict(case.layer))
+    keys = {str(k): k for k in layers.output_keys(cfg, case.calls.count if case.calls else None)}
+    unknown = sorted(set(tree) - set(keys))
+    if unknown:
+        raise ValueError(f"outputs {unknown} are not outputs of this case")
+    return {keys[name]: value for name, value in tree.items()}
 
 
 def load(path: str | Path, case_id: str | None = None) -> list[tuple[Case, Arrays, dict]]:
@@ -136,10 +155,10 @@ def load(path: str | Path, case_id: str | None = None) -> list[tuple[Case, Array
         if "cases" not in f:
             raise GoldenError(f"{path}: golden file has no /cases group")
         for name, g in f["cases"].items():
-            if case_id is not None and case_id not in (name, name.rsplit("@", 1)[0]):
-                continue
             try:
                 case = _case_from_json(g.attrs["case"])
+                if case_id is not None and case_id not in (case.id, case.point_id):
+                    continue
                 tree = _read_tree(g)
                 inputs = [np.asarray(tree["inputs"][f"call{i}"], dtype=np.float64)
                           for i in range(1, len(tree["inputs"]) + 1)]
@@ -147,7 +166,7 @@ def load(path: str | Path, case_id: str | None = None) -> list[tuple[Case, Array
                 arrays = Arrays(inputs=inputs,
                                 mask=np.asarray(tree["mask"], dtype=bool) if "mask" in tree else None,
                                 initial_state=[init[str(i)] for i in range(len(init))] if init else None,
-                                weights=tree["weights"], golden_outputs=tree["outputs"])
+                                weights=tree["weights"], golden_outputs=_outputs(case, tree["outputs"]))
             except (KeyError, ValueError, TypeError) as exc:
                 raise GoldenError(f"{path}: case '{name}' is incomplete or malformed ({exc})") from None
             provenance = {k: (v.item() if hasattr(v, "item") else v) for k, v in g.attrs.items() if k != "case"}
@@ -157,7 +176,10 @@ def load(path: str | Path, case_id: str | None = None) -> list[tuple[Case, Array
     return out
 
 
-def verify(path: str | Path) -> list[CaseResult]:
-    """Rerun every recorded case here with the recorded inputs and weights; compare with the
-    recorded outputs and with the reference."""
-    return [run_case(case, arrays=arrays) for case, arrays, _ in load(path)]
+def case_arrays(case: Case) -> Arrays:
+    """expect.golden: the recorded inputs, weights and outputs this case runs on (GoldenError if none)."""
+    path, wanted = case.expect.golden
+    for recorded, arrays, _ in load(path):
+        if recorded.id == (wanted or case.id):
+            return arrays
+    raise GoldenError(f"{path}: no case '{wanted or case.id}' recorded in this golden file")

@@ -6,6 +6,8 @@ Keras's default and the kind of value accepted.  ``tests/test_keras_api.py`` com
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # Kinds of argument values (checked by schema.py).
 UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, LAYER, NAME = (
     "positive integer", "boolean", "number in [0, 1]", "activation", "initializer",
@@ -103,11 +105,6 @@ DTYPES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_b
 DEVICES = ("cpu", "gpu")
 
 
-def state_names(layer_class: str) -> tuple[str, ...]:
-    """Names of the states a recurrent layer returns, in Keras's order."""
-    return ("h", "c") if layer_class == "LSTM" else ("h",)
-
-
 def with_defaults(layer: dict) -> dict:
     """The layer mapping with every Keras default filled in (nested layers too)."""
     cls = layer["class"]
@@ -130,3 +127,12 @@ def describe(spec: dict) -> str:
 
     args = ", ".join(f"{k}={val(v)}" for k, v in spec.items() if k != "class")
     return f"{spec['class']}({args})"
+
+
+def describe_model(model) -> str:
+    """``Sequential([LSTM(units=3), Dense(units=10, activation='softmax')])``: the model as Keras code."""
+    def one(spec: Mapping) -> str:
+        args = (f"{k}={one(v) if isinstance(v, Mapping) else repr(v)}" for k, v in spec.items() if k != "class")
+        return f"{spec['class']}({', '.join(args)})"
+
+    return "Sequential([" + ", ".join(one(spec) for spec in model) + "])"

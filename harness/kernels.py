@@ -1,8 +1,9 @@
 """Which recurrent kernel Keras runs for a case: cuDNN, a backend's fused loop, or the generic loop.
 
 Pure functions of the layer config, the mask, the flavour and the device; no Keras import.  The
-rules are Keras's own eligibility checks, read from the installed sources (KERAS_RNN_SEMANTICS.md
-§11, masks §6); each rule below names where it comes from.  keras_build also watches which
+rules are Keras's own eligibility checks, read from the installed sources (docs/semantics.md §11,
+masks §6); each rule below names the Keras function it comes from (Keras 3.15.1 under
+``keras/src/``, tf_keras 2.21 under ``tf_keras/src/``).  keras_build also watches which
 backend function really returned, so a wrong rule here shows as a failing "kernel" check.
 
 Kernels:
@@ -24,22 +25,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import Unsupported
+from .errors import NoGPU as NoGPU  # re-exported: it lives in errors.py, `from .kernels import NoGPU` still works
 
 CUDNN, FUSED, GENERIC = "cudnn", "fused", "generic"
 KERNELS = (CUDNN, FUSED, GENERIC)
 
-# The error Keras 3 raises when use_cudnn=True cannot be honoured (keras:.../lstm.py L571-577).
+# The error Keras 3 raises when use_cudnn=True cannot be honoured (Keras 3.15
+# keras/src/layers/rnn/lstm.py LSTM.inner_loop, gru.py GRU.inner_loop).
 USE_CUDNN_ERROR = "ValueError"
-
-
-class NoGPU(Unsupported):
-    """A gpu case where no GPU is visible: skipped, or failed under --require-gpu."""
 
 
 @dataclass(frozen=True)
 class MaskInfo:
-    """What the cuDNN mask check looks at (tensorflow/rnn.py L541-581)."""
+    """What the cuDNN mask check looks at.
+
+    Keras 3.15 keras/src/backend/tensorflow/rnn.py ``_assert_valid_mask`` (via
+    ``_has_fully_masked_sequence`` and ``_is_sequence_right_padded``); tf_keras 2.21
+    tf_keras/src/layers/rnn/gru_lstm_utils.py ``is_cudnn_supported_inputs``.
+    """
 
     right_padded: bool  # every row is some ones followed by zeros
     empty_row: bool  # some row is masked at every step
@@ -67,9 +70,12 @@ class Decision:
 def _cudnn_args_ok(cfg: Mapping, flavour: str) -> str | None:
     """Why the layer arguments rule cuDNN out, or None when they allow it.
 
-    TF: tensorflow/rnn.py L503-538 (activations by identity: only the names tanh and sigmoid
-    give those objects); tf_keras: lstm.py L578-585, gru.py L604-611; JAX/torch cudnn_ok:
-    jax/rnn.py L220-235, torch/rnn.py L522-538.
+    Keras 3.15 TF: keras/src/backend/tensorflow/rnn.py ``cudnn_ok`` with
+    ``_do_lstm_arguments_support_cudnn`` / ``_do_gru_arguments_support_cudnn`` (activations by
+    identity: only the names tanh and sigmoid give those objects); tf_keras 2.21:
+    tf_keras/src/layers/rnn/lstm.py ``LSTM.__init__`` and gru.py ``GRU.__init__``
+    (``_could_use_gpu_kernel``); Keras 3.15 JAX/torch: ``cudnn_ok`` in
+    keras/src/backend/jax/rnn.py and keras/src/backend/torch/rnn.py.
     """
     if cfg.get("activation") != "tanh":
         return f"activation {cfg.get('activation')!r} is not tanh"
@@ -120,11 +126,13 @@ def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool
         return Decision(kernel, why)
 
     if cfg.get("recurrent_dropout"):
-        # lstm.py/gru.py inner_loop calls the backend only when recurrent_dropout == 0.
+        # Keras 3.15 LSTM.inner_loop / GRU.inner_loop (keras/src/layers/rnn/lstm.py, gru.py)
+        # call the backend only when recurrent_dropout == 0.
         return refused(GENERIC, "recurrent_dropout > 0")
     args = _cudnn_args_ok(cfg, flavour)
     if flavour == "tensorflow":
-        # tensorflow/rnn.py L675: a GPU visible to TF at all, not the device scope of the call.
+        # Keras 3.15 keras/src/backend/tensorflow/rnn.py _is_gpu_available: a GPU visible to TF
+        # at all (tf.config.list_logical_devices), not the device scope of the call.
         if args:
             return refused(GENERIC, args)
         if not gpu_visible:
@@ -136,11 +144,13 @@ def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool
         return Decision(CUDNN, "cuDNN-eligible arguments, GPU visible"
                         + (", right-padded mask" if mask is not None else ""))
     if mask is not None:
-        # jax/rnn.py L254, L484; torch/rnn.py L556-559, L753: any mask goes to the generic loop.
+        # Keras 3.15 keras/src/backend/jax/rnn.py lstm / gru and keras/src/backend/torch/rnn.py
+        # lstm / gru raise NotImplementedError on any mask: it goes to the generic loop.
         return refused(GENERIC, f"a mask ({flavour} sends every masked call to the generic loop)")
     if flavour == "jax":
         if cls == "GRU":
-            # jax/rnn.py L470-533: reset_after GRU is a lax.scan on every device, any activation.
+            # Keras 3.15 keras/src/backend/jax/rnn.py gru: a reset_after GRU is a lax.scan on
+            # every device, any activation.
             if not cfg.get("reset_after", True):
                 return refused(GENERIC, "GRU reset_after=False")
             if cfg.get("unroll"):
@@ -148,15 +158,17 @@ def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool
             return Decision(FUSED, "JAX runs a reset_after GRU as one lax.scan (no cuDNN GRU in JAX)")
         if args:
             return refused(GENERIC, args)
-        # jax/rnn.py L214-217: the default JAX backend, not the device scope of the call.
+        # Keras 3.15 keras/src/backend/jax/rnn.py _is_gpu_available: the default JAX backend,
+        # not the device scope of the call.
         if not gpu_visible:
             return refused(GENERIC, "JAX's default backend is not a GPU")
         return Decision(CUDNN, "cuDNN-eligible arguments, JAX default backend is a GPU")
     if flavour == "torch":
         if cls == "GRU" and not cfg.get("reset_after", True):
             return refused(GENERIC, "GRU reset_after=False")
-        # torch/rnn.py L579-595, L765-790: cuDNN needs CUDA inputs and cudnn_ok, else the
-        # pure-torch fallback loop runs (it never raises, so use_cudnn=True passes on CPU).
+        # Keras 3.15 keras/src/backend/torch/rnn.py lstm / gru: cuDNN needs CUDA inputs (and no
+        # tracing) and cudnn_ok, else _fallback_lstm / _fallback_gru runs (it never raises, so
+        # use_cudnn=True passes on CPU).
         if device != "gpu" or not gpu_visible:
             return Decision(FUSED, "inputs not on CUDA: torch's fallback loop")
         if args:
@@ -166,7 +178,11 @@ def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool
 
 
 def _decide_tf_keras(cfg: Mapping, *, device: str, gpu_visible: bool, mask: MaskInfo | None) -> Decision:
-    """tf_keras (Keras 2): no use_cudnn; eager picks by device scope (tfk: lstm.py L713-733)."""
+    """tf_keras (Keras 2): no use_cudnn; eager picks by device scope.
+
+    tf_keras 2.21 tf_keras/src/layers/rnn/lstm.py ``LSTM.call`` and gru.py
+    ``GRU._defun_gru_call`` (eager branch: ``gru_lstm_utils.get_context_device_type``).
+    """
     if cfg.get("recurrent_dropout"):
         return Decision(GENERIC, "recurrent_dropout > 0")
     args = _cudnn_args_ok(cfg, "tf_keras")
@@ -205,9 +221,13 @@ def _decide_bidirectional(cfg: Mapping, *, flavour: str, device: str, gpu_visibl
 
 def _fused_bidirectional(fwd: Mapping, bwd: Mapping, *, flavour: str, device: str, gpu_visible: bool,
                          mask: MaskInfo | None) -> Decision | None:
-    """bidirectional.py L274-305 (LSTM) and L378-410 (GRU): one fused cuDNN call for both directions.
+    """One fused cuDNN call for both directions.
 
-    Only JAX (LSTM) and torch (LSTM, GRU) implement it, on the GPU; TF raises NotImplementedError.
+    Keras 3.15 keras/src/layers/rnn/bidirectional.py ``Bidirectional._can_attempt_fused_lstm`` and
+    ``_can_attempt_fused_gru``.  Only JAX (``bidirectional_lstm``) and torch (``bidirectional_lstm``,
+    ``bidirectional_gru``) implement it, on the GPU; keras/src/backend/tensorflow/rnn.py
+    ``bidirectional_lstm`` / ``bidirectional_gru`` (and JAX ``bidirectional_gru``) raise
+    NotImplementedError.
     """
     if flavour not in ("jax", "torch") or mask is not None or fwd.get("stateful"):
         return None

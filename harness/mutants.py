@@ -1,15 +1,18 @@
 """Planted bugs in the NumPy reference: proof that the case library can fail (DESIGN.md).
 
-Each mutant is a fresh copy of reference.py, loaded under its own module name, with one bug put
-in: either exact source edits (old text -> new text; the old text must be found, so a refactor
-of reference.py makes the mutant fail loudly instead of quietly becoming the reference) or a
-function replaced on the copy.  reference.py itself is never touched.  ``run_case(case,
+Each mutant is a fresh copy of reference/recurrent.py, loaded under its own module name, with
+one bug put in: either exact source edits (old text -> new text; the old text must be found, so
+a refactor of the reference makes the mutant fail loudly instead of quietly becoming the
+reference) or a function replaced on the copy.  The real module is never touched.  The copy is
+the whole recurrent reference, so its bugs reach the training-mode dropout fit too (it runs the
+same cells).  ``run_case(case,
 ref=mutant.load())`` runs a case against it; ``hunt`` looks for the first case that fails.
 
-Descriptions name the discrepancy class of ../shared/PEERS.md §3 that the bug stands for.
+Descriptions name the discrepancy class of docs/peers.md §3 that the bug stands for.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,14 +21,14 @@ from types import ModuleType
 
 import numpy as np
 
-from . import reference
+from . import layers
 from .case import Case
+from .errors import MutantError
+from .keras_api import with_defaults
+from .reference import recurrent
+from .runner import run_case
 
-SOURCE = Path(reference.__file__)
-
-
-class MutantError(Exception):
-    """A mutant no longer applies to reference.py (its source edit found nothing)."""
+SOURCE = Path(recurrent.__file__)
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,10 @@ class Mutant:
             if old not in text:
                 raise MutantError(f"mutant {self.name}: {old!r} is no longer in {SOURCE.name}")
             text = text.replace(old, new)
-        module_name = f"harness._mutant_{self.name.replace('-', '_')}"
+        module_name = f"harness.reference._mutant_{self.name.replace('-', '_')}"
         spec = importlib.util.spec_from_file_location(module_name, SOURCE)
-        module = importlib.util.module_from_spec(spec)  # __package__ "harness": relative imports work
-        exec(compile(text, f"{SOURCE} [mutant {self.name}]", "exec"), module.__dict__)  # noqa: S102
+        module = importlib.util.module_from_spec(spec)  # __package__ "harness.reference": relative imports work
+        exec(compile(text, f"{SOURCE} [mutant {self.name}]", "exec"), module.__dict__)  # our own source, edited
         if self.patch is not None:
             self.patch(module)
         return module
@@ -64,8 +67,10 @@ def _wrap_run_rnn(change: Callable[..., tuple]) -> Callable[[ModuleType], None]:
     def patch(ref: ModuleType) -> None:
         inner = ref.run_rnn
 
-        def run_rnn(cfg, x, weights, mask=None, initial_state=None, zero_output_for_mask=None):
-            return change(inner, cfg, x, weights, mask, initial_state, zero_output_for_mask)
+        def run_rnn(cfg, x, weights, mask=None, initial_state=None, zero_output_for_mask=None,
+                    dropout=ref.NO_DROPOUT):
+            return change(functools.partial(inner, dropout=dropout), cfg, x, weights, mask, initial_state,
+                          zero_output_for_mask)
 
         ref.run_rnn = run_rnn
     return patch
@@ -92,8 +97,8 @@ def _in_float32(ref: ModuleType) -> None:
         def cell(cfg, w, make=make):
             step = make(cfg, {k: np.asarray(v, np.float32) for k, v in w.items()})
 
-            def step32(x_t, states):
-                return step(x_t.astype(np.float32), [s.astype(np.float32) for s in states])
+            def step32(x_t, states, *drop):
+                return step(x_t.astype(np.float32), [s.astype(np.float32) for s in states], *drop)
             return step32
 
         ref.CELLS[cls] = cell
@@ -102,7 +107,7 @@ def _in_float32(ref: ModuleType) -> None:
 def _transpose_recurrent_blocks(ref: ModuleType) -> None:
     """Each (U, U) gate block of recurrent_kernel transposed (torch/cuDNN store it (kU, U))."""
     def change(inner, cfg, x, w, *rest):
-        k = ref.gates(cfg["class"])
+        k = layers.gates(cfg["class"])
         blocks = np.split(np.asarray(w["recurrent_kernel"]), k, axis=-1)
         return inner(cfg, x, {**w, "recurrent_kernel": np.concatenate([b.T for b in blocks], axis=-1)}, *rest)
     _wrap_run_rnn(change)(ref)
@@ -116,8 +121,8 @@ def _rereversed(inner, cfg, *args):
 def _swap_lstm_states(ref: ModuleType) -> None:
     inner = ref._single
 
-    def _single(cfg, *args):
-        out, states = inner(cfg, *args)
+    def _single(cfg, *args, **kwargs):
+        out, states = inner(cfg, *args, **kwargs)
         return out, (states[::-1] if cfg["class"] == "LSTM" else states)
 
     ref._single = _single
@@ -126,8 +131,8 @@ def _swap_lstm_states(ref: ModuleType) -> None:
 def _forget_state(ref: ModuleType) -> None:
     inner = ref.forward
 
-    def forward(cfg, x, weights, mask=None, initial_state=None):
-        result, _ = inner(cfg, x, weights, mask, initial_state)
+    def forward(cfg, x, weights, mask=None, initial_state=None, **kwargs):
+        result, _ = inner(cfg, x, weights, mask, initial_state, **kwargs)
         return result, initial_state  # the next call starts where this one started
 
     ref.forward = forward
@@ -172,8 +177,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # class 3: the two GRU variants
     _m("gru-reset-before-matmul", "class 3 GRU variant: reset applied before the recurrent matmul "
        "although reset_after=True (b_h no longer inside r*(...))",
-       edits=[("h_hat = act(xh + r * hh)",
-               "h_hat = act(xh + (r * h) @ rec[:, 2 * u:] + np.broadcast_to(b_h, (3 * u,))[2 * u:])")],
+       edits=[("h_hat = act(xh + r * hh)", "h_hat = act(xh + (r * h) @ rec[2] + bh[2])")],
        hints=("GRU", "reset_after")),
     _m("gru-z-weighting-swapped", "class 3 GRU variant: h' = (1-z)*h + z*h_hat (the other paper's form)",
        edits=[("h_new = z * h + (1.0 - z) * h_hat", "h_new = (1.0 - z) * h + z * h_hat")], hints=("GRU",)),
@@ -228,6 +232,14 @@ MUTANTS: tuple[Mutant, ...] = (
     # class 1: precision
     _m("float64-in-float32", "class 1 precision: float64 cases computed in float32",
        patch=_in_float32, hints=("float64",)),
+    # class 10: training-mode dropout (the fit runs these same cells)
+    _m("dropout-masks-shared-by-gates", "class 10 dropout: one mask for every gate on the per-gate path "
+       "(recurrent_dropout > 0 draws one per gate)",
+       edits=[("return v * masks[gate if len(masks) > 1 else 0]", "return v * masks[0]")], hints=("training",)),
+    _m("dropout-recurrent-mask-ignored", "class 10 dropout: the LSTM recurrent dropout mask never applied",
+       edits=[("xs, hs = _project(x_t, kernel, drop.inputs), _project(h, rec, drop.recurrent)",
+               "xs, hs = _project(x_t, kernel, drop.inputs), _project(h, rec, ())")],
+       hints=("training", "LSTM")),
     # class 9: activation definitions
     _m("hard-sigmoid-keras2", "class 9 activation: hard_sigmoid as Keras 2's clip(0.2x+0.5) not x/6+0.5",
        edits=[("np.clip(x / 6.0 + 0.5, 0.0, 1.0)", "np.clip(0.2 * x + 0.5, 0.0, 1.0)")],
@@ -238,18 +250,11 @@ BY_NAME = {m.name: m for m in MUTANTS}
 
 # ---------------------------------------------------------------- which cases to try first
 
-def _cells(layer: dict) -> list[dict]:
-    if layer["class"] == "Bidirectional":
-        return [layer["layer"]] + ([layer["backward_layer"]] if layer.get("backward_layer") else [])
-    return [layer]
-
-
 def case_tags(case: Case) -> set[str]:
     """Coarse features of a case, matched against mutant hints."""
-    from .keras_api import with_defaults  # noqa: PLC0415
-
     cfg = with_defaults(dict(case.layer))
-    cells = _cells(cfg)
+    # The layers as written (a Bidirectional's copy of its layer adds no tags of its own).
+    cells = [layers.cells(cfg)[0]] + ([cfg["backward_layer"]] if cfg.get("backward_layer") else [])
     tags = {c["class"] for c in cells} | ({"Bidirectional"} if cfg["class"] == "Bidirectional" else set())
     for c in cells:
         if c["class"] == "GRU":
@@ -271,23 +276,16 @@ def case_tags(case: Case) -> set[str]:
         tags.add("initial_state")
     if case.calls is not None:
         tags.add("stateful")
+    if case.training:
+        tags.add("training")
     tags.add(case.dtype)
     return tags
 
 
 def judges_reference(case: Case) -> bool:
     """False for cases whose verdict never reads the reference's numbers: an expected Keras error
-    (the runner stops there), and training-mode dropout (checked by dropout.py's own cell)."""
-    if case.expect.error is not None:
-        return False
-    if case.training:
-        from . import dropout  # noqa: PLC0415
-        from .keras_api import with_defaults  # noqa: PLC0415
-
-        cfg = with_defaults(dict(case.layer))
-        if any(dropout.mask_bits(c, case.input.features) for c in _cells(cfg)):
-            return False
-    return True
+    (the runner stops there).  Training-mode dropout cases judge it: the fit runs its cells."""
+    return case.expect.error is None
 
 
 def order_cases(mutant: Mutant, cases: Iterable[Case]) -> list[Case]:
@@ -328,15 +326,13 @@ def hunt(mutant: Mutant, cases: Iterable[Case], keras_cache: dict | None = None,
     -> CaseResult of the real reference) memoizes those runs across mutants, ``keras_cache`` the
     Keras runs.
     """
-    from .runner import run_case  # noqa: PLC0415
-
     control = {} if control is None else control
     module = mutant.load()
     found = Hunt(mutant)
     for case in order_cases(mutant, cases):
         result = run_case(case, ref=module, keras_cache=keras_cache)
         found.tried.append(case.id)
-        if result.verdict not in ("fail", "error"):
+        if not result.verdict.failed:
             continue
         if case.id not in control:
             control[case.id] = run_case(case, keras_cache=keras_cache)

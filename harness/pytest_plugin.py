@@ -5,16 +5,17 @@ parses YAML: TensorFlow is imported by the first item that runs.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from . import flavours, schema
-from .errors import CaseFailure, CaseSchemaError, HarnessError, SchemaProblem
+from . import flavours, runner, schema
+from .errors import CaseFailure, CaseSchemaError, HarnessError
+from .report import failure_text
+from .result import Verdict
 from .select import with_device
 
-_SEEN_IDS = pytest.StashKey[dict]()
+_IDS = pytest.StashKey[schema.IdRegistry]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     # In an xdist worker: gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing in the controller or without xdist.
     flavours.pin_worker_gpu(getattr(config, "workerinput", {}).get("workerid"))
-    config.stash[_SEEN_IDS] = {}
+    config.stash[_IDS] = schema.IdRegistry()
     config.addinivalue_line("markers", "gpu: the case runs on a GPU")
     config.addinivalue_line("markers", "keras2: the case needs legacy Keras 2 (tf_keras)")
     config.addinivalue_line("markers", "slow: a large case")
@@ -61,21 +62,11 @@ class CaseFile(pytest.File):
     """One YAML case file."""
 
     def collect(self):
-        shown = self.nodeid
-        cases = schema.load_file(self.path, display=shown)
-        seen = self.config.stash[_SEEN_IDS]
-        problems = []
-        for case in cases:
-            first = seen.setdefault(case.base_id, (shown, case.line))
-            if first[0] != shown:
-                problems.append(SchemaProblem(shown, case.line, case.base_id, "id",
-                                              f"duplicate id (first defined at {first[0]}:{first[1]})",
-                                              "an id unique across all case files", repr(case.base_id)))
+        cases = schema.load_file(self.path, display=self.nodeid)
+        problems = self.config.stash[_IDS].add(cases)
         if problems:
-            raise CaseSchemaError(list(dict.fromkeys(problems)))
-        tf32 = self.config.getoption("tf32", False)
+            raise CaseSchemaError(problems)
         for case in with_device(cases, self.config.getoption("device")):
-            case = dataclasses.replace(case, tf32=True) if tf32 else case
             yield CaseItem.from_parent(self, name=case.id, case=case)
 
     def repr_failure(self, excinfo, style=None):
@@ -96,18 +87,16 @@ class CaseItem(pytest.Item):
             self.add_marker(pytest.mark.keras2)
 
     def runtest(self) -> None:
-        from .runner import run_case  # noqa: PLC0415
-
-        result = run_case(self.case, require_gpu=self.config.getoption("require_gpu", False))
-        if result.verdict == "skip":
+        options = runner.RunOptions(tf32=self.config.getoption("tf32", False),
+                                    require_gpu=self.config.getoption("require_gpu", False))
+        result = runner.run_case(self.case, options)
+        if result.verdict == Verdict.SKIP:
             pytest.skip(result.message)
-        if result.verdict in ("fail", "error"):
+        if result.verdict.failed:
             raise CaseFailure(result)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailure):
-            from .report import failure_text  # noqa: PLC0415
-
             return failure_text(excinfo.value.result)
         return super().repr_failure(excinfo)
 

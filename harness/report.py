@@ -5,8 +5,9 @@ import json
 import shlex
 from collections import Counter, defaultdict
 
-from .keras_api import describe
-from .runner import CaseResult
+from . import keras_api as api
+from .result import CaseResult, Verdict
+from .table import format_table
 from .tolerances import DEFAULT_TOLERANCE
 
 
@@ -15,28 +16,32 @@ def reproduce(result: CaseResult) -> str:
     return f"keras-equiv run {shlex.quote(f'{result.case.path}::{result.case.id}')}"
 
 
-def worst_text(result: CaseResult) -> str:
-    """``err 3.2e-08 / tol 1.0e-05``: the worst element against what was allowed there."""
-    comp = result.worst
+def error_text(comp) -> str:
+    """``err 3.2e-08 / tol 1.0e-05``: a comparison's worst element against what was allowed there."""
     if comp is None or not comp.worst:
         return "-"
     _, _, _, err, allowed = comp.worst[0]
     return f"err {err:.1e} / tol {allowed:.1e}"
 
 
+def worst_text(result: CaseResult) -> str:
+    """error_text of the case's comparison closest to (or furthest over) its tolerance."""
+    return error_text(result.worst)
+
+
 def row(result: CaseResult) -> str:
     """One line per case for the CLI."""
-    detail = worst_text(result) if result.verdict in ("pass", "fail") else ""
-    if result.verdict != "pass":
+    detail = worst_text(result) if result.verdict in (Verdict.PASS, Verdict.FAIL) else ""
+    if result.verdict != Verdict.PASS:
         detail = (detail + "  " if detail and detail != "-" else "") + result.message.splitlines()[0][:160] \
             if result.message else detail
     kernel = f"  [{result.kernel}]" if result.kernel and result.kernel != "generic" else ""
-    return f"{result.verdict.upper():5} {result.case.id}  {detail}{kernel}  {result.seconds:.2f}s"
+    return f"{result.verdict.value.upper():5} {result.case.id}  {detail}{kernel}  {result.seconds:.2f}s"
 
 
 def verdict_line(result: CaseResult) -> str:
     """The one-line verdict pytest copies into its short summary."""
-    if result.verdict == "error":
+    if result.verdict == Verdict.ERROR:
         return f"{result.case.id}: error: {result.message.splitlines()[0]}"
     fails = result.failures
     first = fails[0] if fails else None
@@ -48,12 +53,9 @@ def verdict_line(result: CaseResult) -> str:
     return f"{first.name}: {first.detail}" if first else f"{result.verdict}: {result.message}"
 
 
-def _layer_text(case) -> str:
-    if case.model:
-        from .models import describe_model  # noqa: PLC0415
-
-        return describe_model(case.model)
-    return describe(dict(case.layer))
+def layers_text(case) -> str:
+    """The layer (or the Sequential) a case builds, as Keras code."""
+    return api.describe_model(case.model) if case.model else api.describe(dict(case.layer))
 
 
 def failure_text(result: CaseResult) -> str:
@@ -61,28 +63,31 @@ def failure_text(result: CaseResult) -> str:
     case = result.case
     lines = [verdict_line(result),
              f"  case:       {case.path}:{case.line} {case.id}",
-             f"  layer:      {_layer_text(case)}",
+             f"  layer:      {layers_text(case)}",
              f"  input:      batch={case.input.batch} timesteps={case.input.timesteps} "
              f"features={case.input.features} data={case.input.data} dtype={case.dtype} seed={case.seed}"]
-    if result.verdict == "error":
+    if result.verdict == Verdict.ERROR:
         lines.append("  message:    " + result.message.replace("\n", "\n              "))
     for check in result.failures:
         comp = check.comparison
         lines.append(f"  {check.name}: {check.detail}")
         if comp is None or comp.tolerance is None:
             continue
-        side = "reference" if check.name.startswith("reference ") else "keras"
-        lines.append(f"    compared:   {side} ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
+        lines.append(f"    compared:   {check.side} ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
         lines.append(f"    tolerance:  {comp.tolerance}")
         if comp.worst:
             at = list(comp.max_abs_index) if comp.max_abs_index is not None else "-"
             lines.append(f"    max abs:    {comp.max_abs:.3g} at {at}   max rel: {comp.max_rel:.3g}")
             lines.append(f"    worst {len(comp.worst)} of {comp.n_bad or comp.n_total}:")
-            lines.append(f"      {'index':<16}{'actual':>14}{'desired':>14}{'abs_err':>11}{'allowed':>11}")
-            for idx, act, des, err, allowed in comp.worst:
-                lines.append(f"      {str(list(idx)):<16}{act:>14.7g}{des:>14.7g}{err:>11.2e}{allowed:>11.2e}")
+            lines += worst_table(comp.worst, "      ")
     lines.append(f"  reproduce:  {reproduce(result)}")
     return "\n".join(lines)
+
+
+def worst_table(worst, indent: str) -> list[str]:
+    """The worst elements of a comparison: index, both values and the error against what was allowed."""
+    rows = [(str(list(idx)), act, des, err, allowed) for idx, act, des, err, allowed in worst]
+    return format_table(("index", "actual", "desired", "abs_err", "allowed"), rows, indent=indent, sci_columns=(3, 4))
 
 
 def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
@@ -90,7 +95,7 @@ def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
     headroom (the largest fraction of its allowed error any element used), each with where."""
     best: dict[str, dict] = {}
     for r in results:
-        if r.verdict != "pass":
+        if r.verdict != Verdict.PASS:
             continue
         for check in r.checks:
             comp = check.comparison
@@ -107,7 +112,7 @@ def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
 
 def summary(results: list[CaseResult], seconds: float) -> str:
     counts = Counter(r.verdict for r in results)
-    parts = [f"{counts[v]} {v if v != 'fail' else 'failed'}" for v in ("pass", "fail", "error", "skip") if counts[v]]
+    parts = [f"{counts[v]} {'failed' if v == Verdict.FAIL else v.value}" for v in Verdict if counts[v]]
     text = f"{len(results)} cases: " + ", ".join(parts) + f" in {seconds:.1f}s"
     errs = largest_errors(results)
     if errs:
@@ -118,7 +123,7 @@ def summary(results: list[CaseResult], seconds: float) -> str:
                      f"headroom {e['ratio'][0]:.2f} ({e['ratio'][1]}); table atol={atol:g} rtol={rtol:g}")
     skipped = defaultdict(int)
     for r in results:
-        if r.verdict == "skip":
+        if r.verdict == Verdict.SKIP:
             skipped[r.message] += 1
     for reason, n in skipped.items():
         text += f"\nskipped {n}: {reason}"
@@ -130,7 +135,7 @@ def to_json(results: list[CaseResult]) -> str:
     for r in results:
         worst = r.worst
         rows.append({
-            "id": r.case.id, "verdict": r.verdict, "message": r.message, "seconds": round(r.seconds, 4),
+            "id": r.case.id, "verdict": r.verdict.value, "message": r.message, "seconds": round(r.seconds, 4),
             "dtype": r.case.dtype, "device": r.device or r.case.device, "kernel": r.kernel,
             "path": r.case.path, "line": r.case.line,
             "worst": None if worst is None else {"output": worst.name, "max_abs": worst.max_abs,

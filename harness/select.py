@@ -42,7 +42,7 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
         chosen: dict[str, Case] = {}
         for raw in ids:
             wanted = raw.split("::", 1)[-1]
-            hits = [c for c in cases if wanted in (c.id, c.id.rsplit("@", 1)[0], c.base_id)]
+            hits = [c for c in cases if wanted in (c.id, c.point_id, c.base_id)]
             if not hits:
                 known = sorted({c.base_id for c in cases} | {c.id for c in cases})
                 close = difflib.get_close_matches(wanted, known, n=3)
@@ -63,9 +63,9 @@ def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
     devices = ("cpu", "gpu") if device == "all" else (device,)
     out: dict[str, Case] = {}
     for case in cases:
-        stem = case.id.rsplit("@", 1)[0]
         for d in devices:
-            out.setdefault(f"{stem}@{d}", dataclasses.replace(case, id=f"{stem}@{d}", device=d))
+            moved = case if case.device == d else dataclasses.replace(case, device=d)
+            out.setdefault(moved.id, moved)
     return list(out.values())
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .case import Case
+from . import layers
+from .case import Case, OutputKey
 
 # (atol, rtol) for Keras vs the float64 reference, by the case dtype.  Recurrent layers
 # accumulate rounding over timesteps, so float32 starts at the 1e-5 that Keras's own RNN
-# tests use (../shared/PEERS.md §2); float16/bfloat16 follow TF's AccordingToType (1e-3 / 1e-2)
+# tests use (docs/peers.md §2); float16/bfloat16 follow TF's AccordingToType (1e-3 / 1e-2)
 # with headroom for long sequences; float64 is far above the ~1e-16 errors seen.
 DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
     "float64": (1e-12, 1e-12),
@@ -18,7 +19,7 @@ DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
     "mixed_bfloat16": (5e-2, 5e-2),
 }
 # float32 on a GPU with TF32 matmuls allowed (--tf32): a 10-bit mantissa in every matmul moves
-# results by ~1e-3 (KERAS_RNN_SEMANTICS.md §11), so this row replaces float32 only then.
+# results by ~1e-3 (docs/semantics.md §11), so this row replaces float32 only then.
 TF32_ROW = "float32+tf32"
 DEFAULT_TOLERANCE[TF32_ROW] = (1e-3, 1e-3)
 
@@ -35,15 +36,21 @@ class Tolerance:
         return f"atol={self.atol:g} rtol={self.rtol:g} [{self.source}]"
 
 
-def resolve(case: Case, output: str) -> Tolerance:
-    """The tolerance for one output: the case's own (per output, then for all), else the table."""
-    row = TF32_ROW if case.dtype == "float32" and case.device == "gpu" and case.tf32 else case.dtype
+def for_row(row: str, source: str | None = None) -> Tolerance:
+    """The table's tolerance for one row (a dtype policy name, or the TF32 row)."""
     atol, rtol = DEFAULT_TOLERANCE[row]
-    source = f"dtype default {row}"
-    plain = output.split(".", 1)[1] if output.startswith("call") and "." in output else output
-    for key, label in ((output, f"case tolerance for '{output}'"), (plain, f"case tolerance for '{plain}'"),
-                       ("*", "case tolerance")):
-        if key in case.tolerance:
-            given = case.tolerance[key]
+    return Tolerance(atol, rtol, source or f"dtype default {row}")
+
+
+def resolve(case: Case, key: OutputKey, tf32: bool = False) -> Tolerance:
+    """The tolerance for one output: the case's own (this output, its name in any call, then every
+    output), else the table row of the case dtype (the TF32 row for float32 on a GPU with ``tf32``)."""
+    tf32_row = case.dtype == "float32" and case.device == "gpu" and tf32
+    row = TF32_ROW if tf32_row else layers.DTYPES[case.dtype].tolerance_row
+    atol, rtol = DEFAULT_TOLERANCE[row]
+    for given_key, label in ((key, f"case tolerance for '{key}'"),
+                             (OutputKey(key.name), f"case tolerance for '{key.name}'"), ("*", "case tolerance")):
+        if given_key in case.tolerance:
+            given = case.tolerance[given_key]
             return Tolerance(given.get("atol", atol), given.get("rtol", rtol), label)
-    return Tolerance(atol, rtol, source)
+    return for_row(row)

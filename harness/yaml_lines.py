@@ -10,6 +10,8 @@ import re
 
 import yaml
 
+from .errors import DuplicateKey
+
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -24,10 +26,6 @@ class LineDict(dict):
 
     def line_of(self, key) -> int:
         return self.key_lines.get(key, self.line)
-
-
-class DuplicateKey(yaml.MarkedYAMLError):
-    """A mapping names the same key twice (YAML would silently keep the last)."""
 
 
 class _LineLoader(_Base):
@@ -71,7 +69,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def load(text: str):
     """Parse YAML text safely; mappings come back as LineDict."""
-    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: only plain YAML tags
 
 
 def error_line(exc: yaml.YAMLError) -> int | None:

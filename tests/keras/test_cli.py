@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.session import gpu_available
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = """\
   - id: {id}
     about: one-unit linear SimpleRNN, hand-computed output
@@ -69,7 +70,7 @@ def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     start = lines.index(verdict)  # the failure text starts with the verdict
     report = lines[start:]
     assert "    tolerance:  atol=1e-05 rtol=1e-05 [dtype default float32]" in report
-    assert "      index                   actual       desired    abs_err    allowed" in report
+    assert "      index    actual  desired   abs_err   allowed" in report  # widths follow the cells
     assert any(re.fullmatch(r" +\[0, 0\] +1\.28125 +1\.5 +2\.19e-01 +2\.50e-05", line) for line in report)
     reproduce = next(line for line in report if line.startswith("  reproduce:"))
     assert reproduce == "  reproduce:  keras-equiv run cases/tiny.yaml::tiny-wrong@cpu"
@@ -88,8 +89,6 @@ def test_json_report_and_device_gpu_skip(tmp_path, capsys):
     right = rows[0]
     assert (right["dtype"], right["device"], right["worst"]["atol"]) == ("float32", "cpu", 1e-5)
     assert "PASS" not in capsys.readouterr().out  # -q: only failures get a row
-
-    from harness.keras_build import gpu_available
 
     if gpu_available():
         pytest.skip("a GPU is visible; the no-GPU skip cannot be checked here")

@@ -1,5 +1,5 @@
 """Devices: gpu cases without a GPU (skip, or fail under --require-gpu), where output tensors
-live, the kernel and device checks, TF32, and one GPU per pytest-xdist worker.
+live, the kernel and device checks, and TF32 (one GPU per xdist worker: tests/unit/test_gpu_pinning.py).
 
 This machine has no GPU: the GPU side is tested through its decision logic, the skip and fail
 paths, and Keras runs whose recorded device or kernel is replaced to what a GPU would report.
@@ -8,17 +8,17 @@ Keras is imported here first so pytester's sys.modules snapshot keeps it.
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from types import SimpleNamespace
 
 import pytest
 
-from harness import flavours, keras_build, kernels, runner, schema, tolerances
+from harness import kernels, runner, schema, session, tolerances
+from harness.case import OutputKey
 from harness.cli import main
+from harness.runner import RunOptions
 
 pytest.importorskip("keras")
-if keras_build.gpu_available():
+if session.gpu_available():
     pytest.skip("a GPU is visible: these tests pin the no-GPU behaviour", allow_module_level=True)
 
 # One-unit linear SimpleRNN, worked by hand: h1 = 0.5*1 + 0.125 = 0.625,
@@ -58,7 +58,7 @@ def test_gpu_case_is_skipped_with_the_reason(case_file):
 
 
 def test_require_gpu_turns_the_skip_into_a_failure(case_file):
-    result = runner.run_case(_cases(case_file)["gpu"], require_gpu=True)
+    result = runner.run_case(_cases(case_file)["gpu"], RunOptions(require_gpu=True))
     assert result.verdict == "fail"
     assert [c.name for c in result.failures] == ["device"] and "--require-gpu" in result.message
 
@@ -87,7 +87,7 @@ def test_pytest_require_gpu(pytester, case_file):
 # ---------------------------------------------------------------- where tensors live
 
 def test_cpu_run_records_the_device_and_kernel_of_its_tensors(case_file):
-    result = runner.run_case(_cases(case_file)["cpu"], keep=True)
+    result = runner.run_case(_cases(case_file)["cpu"], RunOptions(keep=True))
     assert result.verdict == "pass", result.message
     assert (result.device, result.kernel) == ("cpu", "generic")  # SimpleRNN: the generic loop, on the CPU
     assert result.keras_run.observed == "generic" and result.keras_run.predicted.kernel == "generic"
@@ -102,18 +102,19 @@ def test_cpu_run_records_the_device_and_kernel_of_its_tensors(case_file):
     (SimpleNamespace(devices=lambda: [SimpleNamespace(platform="cpu")]), "cpu"),
 ])
 def test_tensor_device_reads_tf_torch_and_jax_tensors(tensor, device):
-    assert keras_build.tensor_device(tensor) == device
+    assert session.tensor_device(tensor) == device
 
 
 def _replayed(case, **changes):
     """The case's real CPU Keras run, with fields replaced as a GPU machine would report them."""
-    real = runner.run_case(dataclasses.replace(case, device="cpu", id=case.id + "-real"), keep=True)
+    real = runner.run_case(dataclasses.replace(case, device="cpu", base_id=case.base_id + "-real"),
+                           RunOptions(keep=True))
     assert real.verdict == "pass", real.message
     return runner.run_case(case, keras_cache={case.id: dataclasses.replace(real.keras_run, **changes)})
 
 
 def test_gpu_case_whose_tensors_stayed_on_the_cpu_fails(case_file):
-    # tf-keras's device(should_use_gpu=True) falls back to the CPU silently (PEERS.md): not here.
+    # tf-keras's device(should_use_gpu=True) falls back to the CPU silently (docs/peers.md): not here.
     result = _replayed(_cases(case_file)["gpu"], device="cpu")
     assert result.verdict == "fail"
     assert [(c.name, c.detail) for c in result.failures] == [
@@ -165,105 +166,30 @@ def test_expect_kernel_is_validated(tmp_path):
 # ---------------------------------------------------------------- TF32
 
 def test_tf32_row_applies_to_float32_gpu_cases_only(case_file):
-    cases = _cases(case_file)
-    on = lambda c: dataclasses.replace(c, tf32=True)
-    assert tolerances.resolve(on(cases["gpu"]), "output").atol == 1e-3
-    assert tolerances.resolve(on(cases["gpu"]), "output").source == "dtype default float32+tf32"
-    assert tolerances.resolve(cases["gpu"], "output").atol == 1e-5  # TF32 off by default
-    assert tolerances.resolve(on(cases["cpu"]), "output").atol == 1e-5  # no TF32 on a CPU
-    assert tolerances.resolve(on(dataclasses.replace(cases["gpu"], dtype="float64")), "output").atol == 1e-12
+    cases, out = _cases(case_file), OutputKey("output")
+    assert tolerances.resolve(cases["gpu"], out, tf32=True).atol == 1e-3
+    assert tolerances.resolve(cases["gpu"], out, tf32=True).source == "dtype default float32+tf32"
+    assert tolerances.resolve(cases["gpu"], out).atol == 1e-5  # TF32 off by default
+    assert tolerances.resolve(cases["cpu"], out, tf32=True).atol == 1e-5  # no TF32 on a CPU
+    assert tolerances.resolve(dataclasses.replace(cases["gpu"], dtype="float64"), out, tf32=True).atol == 1e-12
+
+
+def _tf32_enabled() -> bool:
+    """The backend's own TF32 switch, read back from the backend."""
+    backend = session.keras().backend.backend()
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        return torch.backends.cuda.matmul.allow_tf32
+    if backend == "jax":
+        jax = pytest.importorskip("jax")
+        return jax.config.jax_default_matmul_precision == "tensorfloat32"
+    tf = pytest.importorskip("tensorflow")
+    return tf.config.experimental.tensor_float_32_execution_enabled()
 
 
 def test_tf32_is_switched_per_case(case_file):
-    import tensorflow as tf
-
     cpu = _cases(case_file)["cpu"]
-    assert runner.run_case(dataclasses.replace(cpu, tf32=True)).verdict == "pass"
-    assert tf.config.experimental.tensor_float_32_execution_enabled() is True
+    assert runner.run_case(cpu, RunOptions(tf32=True)).verdict == "pass"
+    assert _tf32_enabled() is True
     assert runner.run_case(cpu).verdict == "pass"
-    assert tf.config.experimental.tensor_float_32_execution_enabled() is False
-
-
-# ---------------------------------------------------------------- one GPU per xdist worker
-
-SMI = """\
-GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-11111111-2222-3333-4444-555555555555)
-GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-66666666-7777-8888-9999-000000000000)
-  MIG 1g.10gb     Device  0: (UUID: MIG-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee)
-"""
-
-
-@pytest.mark.parametrize("worker, count, gpu", [
-    ("gw0", 2, "0"), ("gw1", 2, "1"), ("gw2", 2, "0"), ("gw7", 4, "3"), ("gw5", 1, "0"),
-    ("gw0", 0, None), ("master", 2, None), ("", 2, None),
-])
-def test_worker_gpu_is_the_worker_number_mod_the_gpu_count(worker, count, gpu):
-    assert flavours.worker_gpu(worker, count) == gpu
-
-
-def test_worker_gpu_indexes_an_existing_visible_list():
-    assert [flavours.worker_gpu(f"gw{n}", 2, ["2", "3"]) for n in range(4)] == ["2", "3", "2", "3"]
-
-
-def test_gpu_count_without_importing_tensorflow():
-    assert flavours.gpu_count({}, smi_output=SMI) == 2  # MIG lines are not GPUs
-    assert flavours.gpu_count({}, smi_output="") == 0
-    assert flavours.gpu_count({"KERAS_EQUIV_GPUS": "3"}, smi_output=SMI) == 3
-    assert flavours.gpu_count({"CUDA_VISIBLE_DEVICES": "4,6"}, smi_output=SMI) == 2
-    assert flavours.gpu_count({"CUDA_VISIBLE_DEVICES": ""}, smi_output=SMI) == 0
-    assert flavours.gpu_count({"CUDA_VISIBLE_DEVICES": "-1"}, smi_output=SMI) == 0
-
-
-def test_pin_worker_gpu_sets_the_environment():
-    env = {"TF_FORCE_GPU_ALLOW_GROWTH": "false"}
-    assert flavours.pin_worker_gpu("gw3", env, smi_output=SMI) == "1"
-    assert env["CUDA_VISIBLE_DEVICES"] == "1"
-    assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "false"  # the user's own setting wins
-    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
-    outside = {"PYTEST_XDIST_WORKER": "gw1"}  # inherited by a pytest started inside a worker: not a worker
-    assert flavours.pin_worker_gpu(None, outside, smi_output=SMI) is None
-    assert outside == {"PYTEST_XDIST_WORKER": "gw1"}
-
-
-def test_a_visible_list_shorter_than_the_count_is_never_overrun():
-    # A run nested in a pinned worker sees CUDA_VISIBLE_DEVICES=1 while KERAS_EQUIV_GPUS says 2.
-    env = {"KERAS_EQUIV_GPUS": "2", "CUDA_VISIBLE_DEVICES": "1"}
-    assert flavours.pin_worker_gpu("gw1", env) == "1"
-
-
-PROBE = """
-import os, sys
-
-TF_AT_IMPORT = "tensorflow" in sys.modules
-
-
-def check():
-    worker = os.environ["PYTEST_XDIST_WORKER"]
-    assert not TF_AT_IMPORT
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == str(int(worker[2:]) % 2), worker
-
-
-def test_a():
-    check()
-
-
-def test_b():
-    check()
-"""
-
-
-def test_xdist_workers_are_pinned_before_tensorflow_is_imported(pytester, monkeypatch):
-    pytester.makepyfile(test_probe=PROBE)
-    monkeypatch.setenv("KERAS_EQUIV_GPUS", "2")  # stands in for nvidia-smi on this GPU-less machine
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
-
-
-def test_flavour_and_gpu_count_modules_never_import_keras():
-    code = ("import sys; from harness import flavours, kernels; flavours.gpu_count({}, smi_output='');"
-            "print([m for m in ('keras', 'tensorflow', 'tf_keras', 'jax', 'torch') if m in sys.modules])")
-    import subprocess
-
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out.strip().replace("'", '"')) == []
+    assert _tf32_enabled() is False

@@ -11,7 +11,7 @@ import pytest
 from harness import golden
 from harness.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PINNED_YAML = ROOT / "cases" / "golden" / "pinned.yaml"
 PINNED_H5 = ROOT / "cases" / "golden" / "pinned.h5"
 

@@ -47,8 +47,9 @@ def pytest_collection_finish(session):
 # Runs no Keras: every case "passes" at once, so an xdist run costs no TensorFlow import.
 FAKE_RUN = """
 import harness.runner as runner
+from harness.result import CaseResult, Verdict
 
-runner.run_case = lambda case, *args, **kwargs: runner.CaseResult(case, "pass")
+runner.run_case = lambda case, *args, **kwargs: CaseResult(case, Verdict.PASS)
 """
 
 
@@ -90,7 +91,7 @@ def test_malformed_file_is_a_collection_error_without_traceback(pytester):
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines([
         "*ERROR collecting cases/bad.yaml*",
-        "cases/bad.yaml:3: case 'c1': layer.units: must be a positive integer (expected a positive integer, got '8')",
+        "cases/bad.yaml:3: case 'c1': layer.units: must be a positive integer, got '8'",
     ])
     out = result.stdout.str()
     assert "Traceback" not in out and "schema.py" not in out and "CaseSchemaError" not in out
@@ -144,10 +145,10 @@ def test_xdist_would_catch_ids_that_differ_between_workers(pytester):
     write_cases(pytester, a=PLAIN.format(id="alpha"))
     pytester.makeconftest(FAKE_RUN + """
 import os
-from harness import schema
+from harness import case
 
-_real = schema.base_id_with_point
-schema.base_id_with_point = lambda base_id, point: _real(base_id, point) + str(os.getpid())
+_real = case.point_id
+case.point_id = lambda base_id, point: _real(base_id, point) + str(os.getpid())
 """)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     assert "Different tests were collected between" in result.stdout.str() + result.stderr.str()

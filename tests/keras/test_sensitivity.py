@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import layers as facts
 from harness import mutants, schema
 from harness import reference as real_reference
 from harness.keras_api import with_defaults
+from harness.reference import DropoutMasks
 from harness.mutants import BY_NAME, MUTANTS
 from harness.runner import run_case
 
-CASES_DIR = Path(__file__).resolve().parent.parent / "cases"
+CASES_DIR = Path(__file__).resolve().parents[2] / "cases"
 NAMES = [m.name for m in MUTANTS]
 
 
@@ -77,7 +79,8 @@ def test_unmutated_reference_passes_the_cases_the_hunts_use(bundled_cases, hunts
 def _probe(ref) -> list[np.ndarray]:
     """Everything a battery of tiny NumPy-only runs returns (no Keras): every cell, both
     directions, masks with leading/middle gaps, random initial states, Bidirectional, two
-    chained stateful calls, a hard_sigmoid cell.  Units = features = 2."""
+    chained stateful calls, a hard_sigmoid cell, dropout masks per gate and shared.
+    Units = features = 2."""
     gen = np.random.default_rng(7)
     x = gen.standard_normal((2, 3, 2))
     mask = np.array([[1, 0, 1], [0, 1, 1]], dtype=bool)
@@ -91,15 +94,24 @@ def _probe(ref) -> list[np.ndarray]:
     out = []
     for spec in layers:
         cfg = with_defaults(spec)
-        shapes = real_reference.weight_shapes(cfg, 2)
+        shapes = facts.weight_shapes(cfg, 2)
         w = {k: ({n: gen.uniform(-1, 1, s) for n, s in v.items()} if isinstance(v, dict)
                  else gen.uniform(-1, 1, v)) for k, v in shapes.items()}
-        n_states = len(real_reference.state_output_names(cfg))
+        n_states = len(facts.state_output_names(cfg))
         init = [gen.standard_normal((2, 2)) for _ in range(n_states)]
         for m in (None, mask):
             first, states = ref.forward(cfg, x, w, m, init)
             second, _ = ref.forward(cfg, x, w, m, states)  # a stateful layer's next call
             out += [v for r in (first, second) for v in r.values()]
+    # Training-mode dropout through the same cells: one mask per gate, and one shared mask.
+    for cell in cells[:4]:
+        cfg = with_defaults({**cell, "units": 2, "return_sequences": True, "return_state": True})
+        w = {k: gen.uniform(-1, 1, s) for k, s in facts.weight_shapes(cfg, 2).items()}
+        k = facts.gates(cfg["class"])
+        for n in (k, 1):
+            masks = DropoutMasks(tuple(gen.choice([0.0, 2.0], (2, 2)) for _ in range(n)),
+                                 tuple(gen.choice([0.0, 2.0], (2, 2)) for _ in range(n)))
+            out += list(ref.forward(cfg, x, w, dropout=masks)[0].values())
     return out
 
 
@@ -131,7 +143,7 @@ def test_mutants_have_unique_names_and_one_line_descriptions():
 
 def test_summary_line_counts_survivors(pytester):
     """The conftest hook counts a failing kill test as a surviving bug and names it."""
-    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makeconftest((Path(__file__).parents[1] / "conftest.py").read_text(encoding="utf-8"))
     pytester.makepyfile(test_sensitivity="""
         import pytest
 

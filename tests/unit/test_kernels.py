@@ -1,4 +1,4 @@
-"""harness/kernels.py: the kernel decision table, one test per rule of KERAS_RNN_SEMANTICS.md §11.
+"""harness/kernels.py: the kernel decision table, one test per rule of docs/semantics.md §11.
 
 Pure: no Keras import.  Each expectation is a fact read from the Keras source named in the test
 (keras 3.15.1 and tf_keras 2.21 as installed), not something printed by the code under test.

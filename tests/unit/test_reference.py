@@ -4,7 +4,7 @@ Every expected value below comes from the arithmetic in the comment beside it, n
 the reference or Keras.  Gate pre-activations are chosen as 0, ln 2, ln 3 so the gates take exact
 values: sigmoid(0)=1/2, sigmoid(ln 2)=2/3, sigmoid(ln 3)=3/4, sigmoid(-ln 3)=1/4,
 tanh(ln 2)=(4-1)/(4+1)=3/5, tanh(ln 3)=(9-1)/(9+1)=4/5.  Each gate gets a different weight, so a
-swapped gate block changes the number.  § refers to ../shared/KERAS_RNN_SEMANTICS.md.
+swapped gate block changes the number.  § refers to docs/semantics.md.
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import layers
 from harness import reference as ref
 from harness.keras_api import with_defaults
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def layer(cls: str, **args) -> dict:
@@ -342,16 +343,16 @@ def test_bidirectional_custom_backward_layer():
 ])
 def test_param_counts(cls, args, features, count):
     cfg = with_defaults({"class": cls, **args})
-    assert ref.param_count(cfg, features) == count
-    shapes = ref.weight_shapes(cfg, features)
+    assert layers.param_count(cfg, features) == count
+    shapes = layers.weight_shapes(cfg, features)
     assert sum(int(np.prod(s)) for s in shapes.values()) == count  # the shapes agree with the formula
     bidir = with_defaults({"class": "Bidirectional", "layer": {"class": cls, **args}})
-    assert ref.param_count(bidir, features) == 2 * count  # Bidirectional doubles (3456 for the LSTM)
+    assert layers.param_count(bidir, features) == 2 * count  # Bidirectional doubles (3456 for the LSTM)
 
 
 def test_gru_bias_shape_depends_on_reset_after():
-    assert ref.weight_shapes(layer("GRU", units=3), 8)["bias"] == (2, 9)
-    assert ref.weight_shapes(layer("GRU", units=3, reset_after=False), 8)["bias"] == (9,)
+    assert layers.weight_shapes(layer("GRU", units=3), 8)["bias"] == (2, 9)
+    assert layers.weight_shapes(layer("GRU", units=3, reset_after=False), 8)["bias"] == (9,)
 
 
 # ---------------------------------------------------------------- activations (Keras 3 formulas)
@@ -420,11 +421,12 @@ def test_reference_never_imports_keras():
 import sys
 import numpy as np
 import harness.reference as ref
+from harness import layers
 from harness.keras_api import with_defaults
 for cls in ("LSTM", "GRU", "SimpleRNN"):
     cfg = with_defaults({"class": "Bidirectional", "layer": {"class": cls, "units": 2,
                           "return_sequences": True, "return_state": True}})
-    shapes = ref.weight_shapes(cfg, 3)
+    shapes = layers.weight_shapes(cfg, 3)
     w = {d: {k: np.full(s, 0.1) for k, s in v.items()} for d, v in shapes.items()}
     ref.run(cfg, np.ones((2, 4, 3)), w, np.ones((2, 4), bool))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow", "tf_keras", "jax", "torch"))

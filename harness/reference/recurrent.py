@@ -1,17 +1,22 @@
-"""The independent NumPy reference: float64, pure functions, vectorized over the batch.
+"""The independent NumPy reference of the recurrent layers: float64, pure functions, vectorized
+over the batch.
 
 It never imports Keras.  It takes the weights the harness read from the real layer, by name,
-so a wrong layout in the reference shows up as a failing case.  Section numbers (§) point at
-../shared/KERAS_RNN_SEMANTICS.md.
+so a wrong layout in the reference shows up as a failing case.  One set of cell equations
+serves inference and training: a cell step takes optional dropout masks (``DropoutMasks``),
+which is how the training-mode check (reference/dropout.py) reproduces Keras's dropout with
+exactly these equations.  Layout facts (gate order, weight shapes, output names) come from
+harness/layers.py.  Sections (§) point at docs/semantics.md.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
-from .keras_api import state_names
+from .. import layers
 
 Array = np.ndarray
 
@@ -99,107 +104,42 @@ def activation(name: str | None) -> Callable[[Array], Array]:
     return ACTIVATIONS["linear" if name is None else name]
 
 
-# ---------------------------------------------------------------- layouts and counts
-
-def gates(layer_class: str) -> int:
-    """Gate blocks per kernel: LSTM [i,f,c,o] (§1), GRU [z,r,h] (§2), SimpleRNN one."""
-    return {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[layer_class]
-
-
-def _cell_shapes(cfg: Mapping, features: int) -> dict[str, tuple[int, ...]]:
-    k, u = gates(cfg["class"]), cfg["units"]
-    shapes = {"kernel": (features, k * u), "recurrent_kernel": (u, k * u)}
-    if cfg["use_bias"]:
-        two_rows = cfg["class"] == "GRU" and cfg["reset_after"]
-        shapes["bias"] = (2, k * u) if two_rows else (k * u,)  # §2: (2,3U) when reset_after
-    return shapes
-
-
-def _backward_cfg(cfg: Mapping) -> Mapping:
-    return cfg["backward_layer"] if cfg.get("backward_layer") else cfg["layer"]
-
-
-def weight_shapes(cfg: Mapping, features: int) -> dict:
-    """Weight name -> shape, as get_weights() returns them (nested by direction for Bidirectional)."""
-    if cfg["class"] == "Bidirectional":
-        return {"forward": _cell_shapes(cfg["layer"], features),
-                "backward": _cell_shapes(_backward_cfg(cfg), features)}
-    return _cell_shapes(cfg, features)
-
-
-def param_formula(cfg: Mapping, features: int) -> tuple[int, str]:
-    """The parameter count from the semantics doc, with the formula it came from."""
-    if cfg["class"] == "Bidirectional":
-        (nf, ff), (nb, fb) = param_formula(cfg["layer"], features), param_formula(_backward_cfg(cfg), features)
-        return nf + nb, f"forward {ff} + backward {fb}"
-    k, u, f = gates(cfg["class"]), cfg["units"], features
-    if not cfg["use_bias"]:
-        return k * (f * u + u * u), f"{k}*(F*U + U*U) = {k}*({f}*{u} + {u}*{u})"
-    if cfg["class"] == "GRU" and cfg["reset_after"]:
-        return k * (f * u + u * u + 2 * u), f"3*(F*U + U*U + 2U) = 3*({f}*{u} + {u}*{u} + 2*{u})"
-    return k * (f * u + u * u + u), f"{k}*(F*U + U*U + U) = {k}*({f}*{u} + {u}*{u} + {u})"
-
-
-def param_count(cfg: Mapping, features: int) -> int:
-    return param_formula(cfg, features)[0]
-
-
-def state_output_names(cfg: Mapping) -> list[str]:
-    """States in the order Keras returns them (Bidirectional: forward first, §4)."""
-    if cfg["class"] == "Bidirectional":
-        fw = [f"{n}_fw" for n in state_names(cfg["layer"]["class"])]
-        bw = [f"{n}_bw" for n in state_names(_backward_cfg(cfg)["class"])]
-        return fw + bw
-    return list(state_names(cfg["class"]))
-
-
-def state_units(cfg: Mapping) -> list[int]:
-    """The width of each state, in Keras's order (Bidirectional: forward states, then backward)."""
-    if cfg["class"] == "Bidirectional":
-        return state_units(cfg["layer"]) + state_units(_backward_cfg(cfg))
-    return [cfg["units"]] * len(state_names(cfg["class"]))
-
-
-def _returns(cfg: Mapping, flag: str) -> bool:
-    return cfg["layer"][flag] if cfg["class"] == "Bidirectional" else cfg[flag]
-
-
-def output_names(cfg: Mapping, calls: int | None = None) -> list[str]:
-    """Names of everything the layer returns, in Keras's order; ``callN.`` prefix for stateful runs."""
-    bidi_none = cfg["class"] == "Bidirectional" and cfg["merge_mode"] is None
-    names = ["output_fw", "output_bw"] if bidi_none else ["output"]
-    if _returns(cfg, "return_state"):
-        names += state_output_names(cfg)
-    if calls:
-        return [f"call{i}.{n}" for i in range(1, calls + 1) for n in names]
-    return names
-
-
-def output_shapes(cfg: Mapping, batch: int, timesteps: int) -> dict[str, tuple[int, ...]]:
-    """Output name -> shape (before any ``callN.`` prefix)."""
-    if cfg["class"] == "Bidirectional":
-        uf, ub = cfg["layer"]["units"], _backward_cfg(cfg)["units"]
-        width = {"concat": uf + ub}.get(cfg["merge_mode"], uf)
-    else:
-        uf = ub = width = cfg["units"]
-    seq = _returns(cfg, "return_sequences")
-    out = lambda u: (batch, timesteps, u) if seq else (batch, u)  # noqa: E731
-    shapes = {"output": out(width), "output_fw": out(uf), "output_bw": out(ub)}
-    for name in state_output_names(cfg):
-        shapes[name] = (batch, ub if name.endswith("_bw") else uf)
-    return {n: shapes[n] for n in output_names(cfg)}
-
-
 # ---------------------------------------------------------------- cells: one step, whole batch
+
+class DropoutMasks(NamedTuple):
+    """Training-mode dropout masks of one call: entries 0 or 1/(1-p), each broadcast over the batch.
+
+    One mask is shared by every gate, or there is one per gate (Keras's per-gate path, §9)."""
+
+    inputs: tuple[Array, ...] = ()
+    recurrent: tuple[Array, ...] = ()
+
+
+NO_DROPOUT = DropoutMasks()
+
+
+def _masked(v: Array, masks: tuple[Array, ...], gate: int) -> Array:
+    """``v`` as gate ``gate`` sees it: times its dropout mask (a shared one, or its own)."""
+    if not masks:
+        return v
+    return v * masks[gate if len(masks) > 1 else 0]
+
+
+def _project(v: Array, blocks: list[Array], masks: tuple[Array, ...]) -> list[Array]:
+    """``v`` times each gate block of a kernel, each gate with its dropout mask."""
+    return [_masked(v, masks, g) @ block for g, block in enumerate(blocks)]
+
 
 def _lstm_step(cfg: Mapping, w: Mapping[str, Array]):
     act, ract = activation(cfg["activation"]), activation(cfg["recurrent_activation"])
-    bias = w.get("bias", 0.0)
+    kernel = np.split(w["kernel"], 4, axis=-1)  # §1 gate order [i, f, c, o]
+    rec = np.split(w["recurrent_kernel"], 4, axis=-1)
+    bias = np.split(w["bias"], 4, axis=-1) if "bias" in w else [0.0] * 4
 
-    def step(x_t: Array, states: list[Array]):
+    def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
         h, c = states
-        z = x_t @ w["kernel"] + h @ w["recurrent_kernel"] + bias
-        zi, zf, zc, zo = np.split(z, 4, axis=-1)  # §1 gate order [i, f, c, o]
+        xs, hs = _project(x_t, kernel, drop.inputs), _project(h, rec, drop.recurrent)
+        zi, zf, zc, zo = (xs[g] + hs[g] + bias[g] for g in range(4))
         c_new = ract(zf) * c + ract(zi) * act(zc)
         h_new = ract(zo) * act(c_new)
         return h_new, [h_new, c_new]
@@ -209,29 +149,30 @@ def _lstm_step(cfg: Mapping, w: Mapping[str, Array]):
 
 def _gru_step(cfg: Mapping, w: Mapping[str, Array]):
     act, ract = activation(cfg["activation"]), activation(cfg["recurrent_activation"])
-    u = cfg["units"]
-    kernel, rec = w["kernel"], w["recurrent_kernel"]
-
+    kernel = np.split(w["kernel"], 3, axis=-1)  # §2 gate order [z, r, h]
+    rec = np.split(w["recurrent_kernel"], 3, axis=-1)
     if cfg["reset_after"]:
-        b_x, b_h = (w["bias"][0], w["bias"][1]) if "bias" in w else (0.0, 0.0)
+        zeros = np.zeros(3 * cfg["units"])
+        b_x, b_h = (w["bias"][0], w["bias"][1]) if "bias" in w else (zeros, zeros)
+        bx, bh = np.split(b_x, 3, axis=-1), np.split(b_h, 3, axis=-1)
 
-        def step(x_t: Array, states: list[Array]):
+        def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
             (h,) = states
-            xz, xr, xh = np.split(x_t @ kernel + b_x, 3, axis=-1)  # §2 gate order [z, r, h]
-            hz, hr, hh = np.split(h @ rec + b_h, 3, axis=-1)
+            xz, xr, xh = (p + b for p, b in zip(_project(x_t, kernel, drop.inputs), bx))
+            hz, hr, hh = (p + b for p, b in zip(_project(h, rec, drop.recurrent), bh))
             z, r = ract(xz + hz), ract(xr + hr)
             h_hat = act(xh + r * hh)  # reset applied after the recurrent matmul (and its bias)
             h_new = z * h + (1.0 - z) * h_hat
             return h_new, [h_new]
     else:
-        b = w.get("bias", np.zeros(3 * u))
+        b = np.split(w["bias"], 3, axis=-1) if "bias" in w else [0.0] * 3
 
-        def step(x_t: Array, states: list[Array]):
+        def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
             (h,) = states
-            xz, xr, xh = np.split(x_t @ kernel + b, 3, axis=-1)
-            z = ract(xz + h @ rec[:, :u])
-            r = ract(xr + h @ rec[:, u:2 * u])
-            h_hat = act(xh + (r * h) @ rec[:, 2 * u:])  # reset applied before the matmul
+            xz, xr, xh = (p + bg for p, bg in zip(_project(x_t, kernel, drop.inputs), b))
+            z = ract(xz + _masked(h, drop.recurrent, 0) @ rec[0])
+            r = ract(xr + _masked(h, drop.recurrent, 1) @ rec[1])
+            h_hat = act(xh + (r * _masked(h, drop.recurrent, 2)) @ rec[2])  # reset applied before the matmul
             h_new = z * h + (1.0 - z) * h_hat
             return h_new, [h_new]
 
@@ -242,9 +183,10 @@ def _simple_step(cfg: Mapping, w: Mapping[str, Array]):
     act = activation(cfg["activation"])
     bias = w.get("bias", 0.0)
 
-    def step(x_t: Array, states: list[Array]):
+    def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
         (h,) = states
-        h_new = act(x_t @ w["kernel"] + bias + h @ w["recurrent_kernel"])  # §3
+        (xk,), (hk,) = _project(x_t, [w["kernel"]], drop.inputs), _project(h, [w["recurrent_kernel"]], drop.recurrent)
+        h_new = act(xk + bias + hk)  # §3
         return h_new, [h_new]
 
     return step
@@ -256,19 +198,20 @@ CELLS = {"LSTM": _lstm_step, "GRU": _gru_step, "SimpleRNN": _simple_step}
 # ---------------------------------------------------------------- the time loop
 
 def run_rnn(cfg: Mapping, x: Array, weights: Mapping[str, Array], mask: Array | None = None,
-            initial_state: list[Array] | None = None, zero_output_for_mask: bool | None = None):
+            initial_state: list[Array] | None = None, zero_output_for_mask: bool | None = None,
+            dropout: DropoutMasks = NO_DROPOUT):
     """One recurrent layer over a (B, T, F) input.
 
     Returns (outputs in processing order (B, T, U), last output (B, U), final states).
     Masked steps keep the states and repeat the previous output, which starts at zero, not h0
     (§6); with zero_output_for_mask they output zero.  go_backwards iterates from T-1 down and
-    leaves the sequence in processing order (§5).
+    leaves the sequence in processing order (§5).  ``dropout`` masks are reused at every step (§9).
     """
     x = np.asarray(x, dtype=np.float64)
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     batch, steps = x.shape[0], x.shape[1]
     units = cfg["units"]
-    n_states = len(state_names(cfg["class"]))
+    n_states = len(layers.state_names(cfg["class"]))
     states = ([np.asarray(s, dtype=np.float64) for s in initial_state] if initial_state is not None
               else [np.zeros((batch, units)) for _ in range(n_states)])
     zero_out = cfg["zero_output_for_mask"] if zero_output_for_mask is None else zero_output_for_mask
@@ -277,7 +220,7 @@ def run_rnn(cfg: Mapping, x: Array, weights: Mapping[str, Array], mask: Array | 
     prev = np.zeros((batch, units))
     outputs = []
     for t in order:
-        out, new_states = step(x[:, t], states)
+        out, new_states = step(x[:, t], states, dropout)
         if mask is not None:
             keep = np.asarray(mask[:, t], dtype=bool)[:, None]
             new_states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
@@ -288,31 +231,32 @@ def run_rnn(cfg: Mapping, x: Array, weights: Mapping[str, Array], mask: Array | 
     return seq, prev, states
 
 
-def _single(cfg: Mapping, x, weights, mask, initial_state, zero_output_for_mask=None):
-    seq, last, states = run_rnn(cfg, x, weights, mask, initial_state, zero_output_for_mask)
+def _single(cfg: Mapping, x, weights, mask, initial_state, zero_output_for_mask=None, dropout=NO_DROPOUT):
+    seq, last, states = run_rnn(cfg, x, weights, mask, initial_state, zero_output_for_mask, dropout)
     out = seq if cfg["return_sequences"] else last
     return out, states
 
 
 def run(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
         initial_state: list[Array] | None = None) -> dict[str, Array]:
-    """Everything the layer returns, by name (see output_names), from the reference."""
+    """Everything the layer returns, by name (layers.output_names), from the reference."""
     return forward(cfg, x, weights, mask, initial_state)[0]
 
 
 def forward(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
-            initial_state: list[Array] | None = None) -> tuple[dict[str, Array], list[Array]]:
-    """The named outputs and the final states in Keras's order (what a stateful layer keeps)."""
+            initial_state: list[Array] | None = None,
+            dropout: DropoutMasks = NO_DROPOUT) -> tuple[dict[str, Array], list[Array]]:
+    """The named outputs and the final states in Keras's order (what a stateful layer keeps).
+
+    ``dropout`` applies to a plain layer only (the training check takes no Bidirectional)."""
     if cfg["class"] != "Bidirectional":
-        out, states = _single(cfg, x, weights, mask, initial_state)
+        out, states = _single(cfg, x, weights, mask, initial_state, dropout=dropout)
         result = {"output": out}
         if cfg["return_state"]:
-            result.update(zip(state_names(cfg["class"]), states))
+            result.update(zip(layers.state_names(cfg["class"]), states))
         return result, list(states)
-    fcfg, bcfg = cfg["layer"], dict(_backward_cfg(cfg))
-    if not cfg.get("backward_layer"):
-        bcfg["go_backwards"] = not fcfg["go_backwards"]  # §4: the copy runs the other way
-    n_fw = len(state_names(fcfg["class"]))
+    fcfg, bcfg = layers.cells(cfg)  # §4: the backward copy runs the other way
+    n_fw = len(layers.state_names(fcfg["class"]))
     init_f = init_b = None
     if initial_state is not None:  # §8: split in halves, forward first
         init_f, init_b = initial_state[:n_fw], initial_state[n_fw:]
@@ -332,5 +276,5 @@ def forward(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
         result = {"output": merged}
     states = list(st_f) + list(st_b)
     if fcfg["return_state"]:
-        result.update(zip(state_output_names(cfg), states))
+        result.update(zip(layers.state_output_names(cfg), states))
     return result, states

@@ -1,6 +1,6 @@
-"""``keras-equiv check-model`` (harness/check_model.py) on small models saved in tmp_path.
+"""``keras-equiv check-model`` (harness/check_model/) on small models saved in tmp_path.
 
-Parameter counts in the assertions are worked out by hand from KERAS_RNN_SEMANTICS.md §1-§4
+Parameter counts in the assertions are worked out by hand from docs/semantics.md §1-§4
 (LSTM 4*(F*U + U*U + U), GRU reset_after 3*(F*U + U*U + 2U), Bidirectional twice its layer) and
 the Keras formulas for Embedding (input_dim*output_dim) and Dense (F*U + U), never printed from Keras.
 """
@@ -13,7 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
-from harness import check_model, reference
+from harness import check_model, session
+from harness.check_model import calls
+from harness.reference import recurrent
 
 keras = pytest.importorskip("keras")
 
@@ -132,7 +134,7 @@ def test_masking_lstm_with_input_files(saved, capsys, tmp_path):
 
 def test_planted_reference_bug_fails_with_exit_1(saved, capsys, monkeypatch):
     """The reference's LSTM cell reads the input kernel with gates i and f swapped."""
-    good = reference.CELLS["LSTM"]
+    good = recurrent.CELLS["LSTM"]
 
     def swapped(cfg, w):
         w = dict(w)
@@ -140,7 +142,7 @@ def test_planted_reference_bug_fails_with_exit_1(saved, capsys, monkeypatch):
         w["kernel"] = np.concatenate([f, i, c, o], axis=-1)
         return good(cfg, w)
 
-    monkeypatch.setitem(reference.CELLS, "LSTM", swapped)
+    monkeypatch.setitem(recurrent.CELLS, "LSTM", swapped)
     code, out, _ = run(capsys, str(saved["nested.keras"]))
     assert code == 1, out
     assert row(out, "outer/encoder/gru").startswith("PASS ")  # the GRU reference is untouched
@@ -150,10 +152,23 @@ def test_planted_reference_bug_fails_with_exit_1(saved, capsys, monkeypatch):
     assert out.rstrip().endswith("4 recurrent layer calls: 1 pass, 3 fail; FAILED")
 
 
+def test_a_harness_exception_is_that_layers_harness_bug_and_the_others_go_on(saved, capsys, monkeypatch):
+    """A crash in the reference's LSTM cell (not in Keras) is an error row that says so."""
+    def broken(cfg, w):
+        raise ValueError("planted harness bug")
+
+    monkeypatch.setitem(recurrent.CELLS, "LSTM", broken)
+    code, out, _ = run(capsys, str(saved["nested.keras"]))
+    assert code == 1, out
+    assert row(out, "outer/encoder/gru").startswith("PASS ")
+    assert row(out, "outer/enc_lstm").startswith("ERROR ")
+    assert "harness bug: ValueError: planted harness bug" in out and "Traceback" in out
+
+
 def test_planted_mask_bug_fails(saved, capsys, monkeypatch, tmp_path):
     """The reference ignores the mask: the masked steps of row 2 must then differ."""
-    good = reference.run_rnn
-    monkeypatch.setattr(reference, "run_rnn", lambda cfg, x, w, mask=None, *rest: good(cfg, x, w, None, *rest))
+    good = recurrent.run_rnn
+    monkeypatch.setattr(recurrent, "run_rnn", lambda cfg, x, w, mask=None, *rest: good(cfg, x, w, None, *rest))
     x = np.random.default_rng(3).standard_normal((2, 4, 2)).astype("float32")
     x[1, 2:] = 0.0
     np.save(tmp_path / "x.npy", x)
@@ -164,16 +179,16 @@ def test_planted_mask_bug_fails(saved, capsys, monkeypatch, tmp_path):
 
 def test_layer_alone_differing_from_the_model_fails(saved, capsys, monkeypatch):
     """If the layer run alone did not reproduce its numbers inside the model, that is reported."""
-    record = check_model.record_calls
+    record = calls.record_calls
 
     def nudged(*args):
-        calls = record(*args)
-        for made in calls.values():
+        recorded = record(*args)
+        for made in recorded.values():
             for call in made:
                 call.outputs = [o + np.float32(1e-3) for o in call.outputs]
-        return calls
+        return recorded
 
-    monkeypatch.setattr(check_model, "record_calls", nudged)
+    monkeypatch.setattr(calls, "record_calls", nudged)
     code, out, _ = run(capsys, str(saved["masked.h5"]))
     assert code == 1, out
     assert row(out, "masked/lstm").startswith("FAIL ")
@@ -274,9 +289,7 @@ def test_tf_keras_time_major_false_is_dropped(saved, capsys, tmp_path):
 
 
 def test_gpu_without_a_gpu_exits_2(saved, capsys):
-    from harness.keras_build import gpu_available
-
-    if gpu_available():
+    if session.gpu_available():
         pytest.skip("a GPU is visible here")
     code, out, err = run(capsys, str(saved["masked.h5"]), "--device", "gpu")
     assert (code, out, err) == (2, "", "keras-equiv check-model: error: --device gpu: no GPU visible to Keras\n")

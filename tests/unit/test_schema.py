@@ -1,8 +1,8 @@
 """Case-file validation: one bad input per class, each with its exact message line.
 
 Messages are API (pytest-regressions treats them so): ``path:line: case 'id': field: what is
-wrong (expected ..., got ...)``.  Every bad file also makes ``keras-equiv validate`` exit 2
-without a traceback.
+wrong (expected ..., got ...)``, or ``field: must be X, got ...`` where the problem already says
+what is expected.  Every bad file also makes ``keras-equiv validate`` exit 2 without a traceback.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import case as case_ids
+from harness.case import GoldenRef, OutputKey
 from harness import cli, schema
-from harness.errors import CaseSchemaError
+from harness.errors import CaseSchemaError, SchemaProblem
 
 LSTM = "{class: LSTM, units: 4}"
 INPUT = "{batch: 2, timesteps: 3, features: 5}"
@@ -64,24 +66,22 @@ BAD = {
          "(expected an argument of keras.layers.GRU, got 'go_backward')"]),
     "units_is_a_string": (
         case(layer='{class: LSTM, units: "8"}'),
-        ["c.yaml:3: case 'c1': layer.units: must be a positive integer (expected a positive integer, got '8')"]),
+        ["c.yaml:3: case 'c1': layer.units: must be a positive integer, got '8'"]),
     "flag_is_a_string": (
         case(layer='{class: LSTM, units: 8, return_sequences: "yes"}'),
-        ["c.yaml:3: case 'c1': layer.return_sequences: must be true or false "
-         "(expected true or false, got 'yes')"]),
+        ["c.yaml:3: case 'c1': layer.return_sequences: must be true or false, got 'yes'"]),
     "units_zero": (
         case(layer="{class: GRU, units: 0}"),
-        ["c.yaml:3: case 'c1': layer.units: must be a positive integer (expected a positive integer, got 0)"]),
+        ["c.yaml:3: case 'c1': layer.units: must be a positive integer, got 0"]),
     "batch_zero": (
         case(input="{batch: 0, timesteps: 3, features: 5}"),
-        ["c.yaml:4: case 'c1': input.batch: must be a positive integer (expected a positive integer, got 0)"]),
+        ["c.yaml:4: case 'c1': input.batch: must be a positive integer, got 0"]),
     "features_negative": (
         case(input="{batch: 1, timesteps: 3, features: -1}"),
-        ["c.yaml:4: case 'c1': input.features: must be a positive integer "
-         "(expected a positive integer, got -1)"]),
+        ["c.yaml:4: case 'c1': input.features: must be a positive integer, got -1"]),
     "timesteps_negative": (
         case(input="{batch: 1, timesteps: -1, features: 1}"),
-        ["c.yaml:4: case 'c1': input.timesteps: must be an integer >= 0 (expected an integer >= 0, got -1)"]),
+        ["c.yaml:4: case 'c1': input.timesteps: must be an integer >= 0, got -1"]),
     "unknown_layer_class": (
         case(layer="{class: LTSM, units: 2}"),
         ["c.yaml:3: case 'c1': layer.class: unknown layer class; did you mean 'LSTM'? "
@@ -110,6 +110,10 @@ BAD = {
         case(extra="    devices: [cpu, gpuu]\n"),
         ["c.yaml:5: case 'c1': devices: unknown device; did you mean 'gpu'? "
          "(expected a list from cpu, gpu, got 'gpuu')"]),
+    "bidirectional_layer_null": (
+        case(layer="{class: Bidirectional, layer: null}"),
+        ["c.yaml:3: case 'c1': layer.layer: is required "
+         "(expected the wrapped LSTM, GRU or SimpleRNN, got nothing)"]),
     "bad_merge_mode": (
         case(layer="{class: Bidirectional, merge_mode: concatt, layer: {class: LSTM, units: 2}}"),
         ["c.yaml:3: case 'c1': layer.merge_mode: unknown merge_mode; did you mean 'concat'? "
@@ -127,7 +131,7 @@ BAD = {
         ["c.yaml:5: case 'c1': sweep.layer.units: must be a non-empty list (expected a list of values, got 3)"]),
     "sweep_point_invalid": (
         case(extra="    sweep: {layer.units: [2, -1]}\n"),
-        ["c.yaml:5: case 'c1': layer.units: must be a positive integer (expected a positive integer, got -1)"]),
+        ["c.yaml:5: case 'c1': layer.units: must be a positive integer, got -1"]),
     "sweep_points_share_an_id": (
         case(extra="    sweep: {layer.units: [4, 4]}\n"),
         ["c.yaml:5: case 'c1': sweep: two sweep points get the same id "
@@ -167,16 +171,14 @@ BAD = {
          "(expected shape (2, 4), got shape (1, 2))"]),
     "tolerance_negative": (
         case(extra="    tolerance: {atol: -1e-5}\n"),
-        ["c.yaml:5: case 'c1': tolerance.atol: must be a finite non-negative number "
-         "(expected a finite non-negative number, got -1e-05)"]),
+        ["c.yaml:5: case 'c1': tolerance.atol: must be a finite non-negative number, got -1e-05"]),
     "tolerance_nan": (
         # err > NaN is always false: a NaN tolerance would pass any error.
         case(extra="    tolerance: {output: {rtol: .nan}}\n"),
-        ["c.yaml:5: case 'c1': tolerance.output.rtol: must be a finite non-negative number "
-         "(expected a finite non-negative number, got nan)"]),
+        ["c.yaml:5: case 'c1': tolerance.output.rtol: must be a finite non-negative number, got nan"]),
     "scale_infinite": (
         case(input="{batch: 1, timesteps: 1, features: 1, scale: .inf}"),
-        ["c.yaml:4: case 'c1': input.scale: must be a finite number (expected a finite number, got inf)"]),
+        ["c.yaml:4: case 'c1': input.scale: must be a finite number, got inf"]),
     "empty_file": ("", ["c.yaml: file is empty (expected a mapping with a 'cases:' list, got nothing)"]),
     "comments_only": ("# nothing yet\n",
                       ["c.yaml: file is empty (expected a mapping with a 'cases:' list, got nothing)"]),
@@ -188,7 +190,7 @@ BAD = {
     "cases_empty": ("cases: []\n",
                     ["c.yaml:1: cases: must be a non-empty list (expected a list of cases, got [])"]),
     "case_not_a_mapping": ("cases:\n  - 3\n",
-                           ["c.yaml:1: cases[0]: must be a mapping (expected a mapping, got 3)"]),
+                           ["c.yaml:1: cases[0]: must be a mapping, got 3"]),
     "bad_id": ("cases:\n  - id: Big Id\n",
                ["c.yaml:2: cases[0].id: may hold only a-z, 0-9, '_' and '-' "
                 "(expected an id like lstm-basic, got 'Big Id')"]),
@@ -210,8 +212,7 @@ BAD = {
         ["c.yaml:5: case 'c1': calls: needs a stateful layer (expected layer.stateful: true, got stateful: false)"]),
     "use_cudnn_other": (
         case(layer="{class: GRU, units: 2, use_cudnn: maybe}"),
-        ["c.yaml:3: case 'c1': layer.use_cudnn: must be auto, true or false "
-         "(expected auto, true or false, got 'maybe')"]),
+        ["c.yaml:3: case 'c1': layer.use_cudnn: must be auto, true or false, got 'maybe'"]),
     "training_too_many_mask_entries": (
         case(layer="{class: LSTM, units: 4, dropout: 0.5, recurrent_dropout: 0.5}", extra="    training: true\n"),
         ["c.yaml:5: case 'c1': training: too many dropout mask entries per row to try every mask set "
@@ -274,6 +275,21 @@ def test_duplicate_ids_across_files(tmp_path):
     assert cli.main(["validate", str(tmp_path)]) == 2
 
 
+def test_id_registry_reports_ids_another_file_defined_first(tmp_path):
+    """The check load_files makes, for callers that load one file at a time (the pytest plugin)."""
+    (tmp_path / "a.yaml").write_text(case(extra="    sweep: {layer.units: [1, 2]}\n"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("# the same id again\n" + case(extra="    devices: [cpu, gpu]\n"),
+                                     encoding="utf-8")
+    registry = schema.IdRegistry()
+    a = schema.load_file(tmp_path / "a.yaml", display="a.yaml")
+    b = schema.load_file(tmp_path / "b.yaml", display="b.yaml")
+    assert registry.add(a) == []  # two sweep points of one file share their base id
+    assert registry.add(a) == []  # the same file again is no duplicate
+    # One problem for the id, not one per expanded case.
+    assert registry.add(b) == [SchemaProblem("b.yaml", 3, "c1", "id", "duplicate id (first defined at a.yaml:2)",
+                                             "an id unique across all case files", "'c1'")]
+
+
 def test_the_same_file_twice_is_loaded_once(tmp_path, monkeypatch):
     (tmp_path / "a.yaml").write_text(case(), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
@@ -284,7 +300,7 @@ def test_every_problem_in_a_file_is_reported(tmp_path):
     text = case(layer="{class: LSTM, units: 0}") + "  - id: c2\n    layer: {class: GRU, units: 2}\n" \
         "    input: {batch: 1, timesteps: 1, features: 1}\n    dtype: float99\n"
     assert problems(tmp_path, text) == [
-        "c.yaml:3: case 'c1': layer.units: must be a positive integer (expected a positive integer, got 0)",
+        "c.yaml:3: case 'c1': layer.units: must be a positive integer, got 0",
         "c.yaml:8: case 'c2': dtype: unknown dtype; did you mean 'float64'? "
         "(expected one of float32, float64, float16, bfloat16, mixed_float16, mixed_bfloat16, got 'float99')"]
 
@@ -343,9 +359,9 @@ def test_expanded_id_formatting():
     point = (("layer.units", 8), ("layer.go_backwards", True), ("layer.activation", None),
              ("layer.layer.units", 2), ("input.scale", 0.5))
     # Labels are the last path part unless two parts would read the same.
-    assert schema.base_id_with_point("x", point) == \
+    assert case_ids.point_id("x", point) == \
         "x[layer.units=8,go_backwards=true,activation=null,layer.layer.units=2,scale=0.5]"
-    assert schema.base_id_with_point("x", ()) == "x"
+    assert case_ids.point_id("x", ()) == "x"
 
 
 def test_yaml_merge_keys_may_override(tmp_path):
@@ -411,6 +427,31 @@ def test_odd_values_anywhere_never_crash(tmp_path):
             except Exception as exc:  # noqa: BLE001 - collected and shown below
                 crashes.append(f"{where} = {odd!r}: {type(exc).__name__}: {exc}")
     assert crashes == []
+
+
+def test_output_names_become_output_keys(tmp_path):
+    """Case files write ``call1.h_fw``; the Case holds OutputKey("h_fw", 1), shaped as one call's h_fw."""
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(_FULL), encoding="utf-8")
+    (c,) = schema.load_file(path)
+    assert c.expect.values == {OutputKey("h_fw", 1): [[0, 0], [0, 0]]}
+    assert c.expect.mismatch.outputs == (OutputKey("c_bw", 2),)
+    assert c.tolerance == {OutputKey("output", 1): {"atol": 1.0}}
+    assert c.id == case_ids.case_id("c1", (("layer.layer.units", 2),), "cpu") == "c1[units=2]@cpu"
+    assert c.point_id == "c1[units=2]"
+    text = case(extra="    expect: {values: {call1.output: [[0, 0, 0, 0], [0, 0, 0, 0]]}}\n")
+    assert problems(tmp_path, text) == [
+        "c.yaml:5: case 'c1': expect.values.call1.output: unknown key; did you mean 'output'? "
+        "(expected one of output, got 'call1.output')"]
+
+
+def test_golden_reference(tmp_path):
+    (tmp_path / "g.h5").write_bytes(b"")
+    for written, recorded in (("g.h5", None), ("g.h5::other-case@cpu", "other-case@cpu")):
+        path = tmp_path / "c.yaml"
+        path.write_text(case(extra=f"    expect: {{golden: '{written}'}}\n"), encoding="utf-8")
+        (c,) = schema.load_file(path)
+        assert c.expect.golden == GoldenRef(str(tmp_path / "g.h5"), recorded)
 
 
 def test_bidirectional_initial_state_counts_each_direction(tmp_path):

@@ -1,0 +1,190 @@
+"""The checks of a case, as pure functions: each returns the ``Check`` rows it found, for layer and
+model cases alike.  runner.py decides the order and the verdict; nothing here raises or imports Keras.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import ModuleType
+
+import numpy as np
+
+from . import layers, model_layers
+from .case import Case, OutputKey
+from .compare import compare
+from .errors import KerasRaised
+from .reference import dropout as dropout_fit
+from .result import Check, Side
+from .tolerances import resolve
+
+Outputs = Mapping[OutputKey, np.ndarray]
+
+
+def error_matches(raised: KerasRaised, case: Case) -> bool:
+    """Whether what Keras raised is the exception the case expects (type by name, message by regex)."""
+    spec = case.expect.error
+    names = {cls.__name__ for cls in type(raised.original).__mro__}
+    return spec is not None and spec.type in names and re.search(spec.match, str(raised.original)) is not None
+
+
+def expected_error(case: Case, raised: KerasRaised | None) -> list[Check]:
+    """expect.error: Keras must raise the named exception; without it, raising is no check here."""
+    spec = case.expect.error
+    if spec is None:
+        return []
+    if raised is None:
+        return [Check("error", False, f"expected Keras to raise {spec.type} matching {spec.match!r}, "
+                                      "but it returned normally")]
+    if error_matches(raised, case):
+        return [Check("error", True, f"Keras raised as expected: {str(raised)[:300]}")]
+    return [Check("error", False, f"Keras raised {raised} (expected {spec.type} matching {spec.match!r})")]
+
+
+def device(case: Case, ran_on: str) -> list[Check]:
+    """The case's device is where Keras's output tensors really are."""
+    if ran_on == case.device:
+        return []
+    where = "the CPU" if case.device == "gpu" and ran_on == "cpu" else ran_on
+    return [Check("device", False, f"{case.device} case, but the output tensors are on {where}")]
+
+
+def _ran_cudnn(kernel: str) -> bool:
+    return "cudnn" in kernel.split("+")
+
+
+def kernel(case: Case, run) -> list[Check]:
+    """The kernel that ran: as harness/kernels.py predicts from Keras's rules, and as the case expects."""
+    out = []
+    predicted, observed = run.predicted, run.observed
+    if predicted is not None and observed is not None and observed != predicted.kernel:
+        out.append(Check("kernel", False, f"Keras ran the {observed} kernel, but harness/kernels.py "
+                                          f"predicted {predicted.kernel} ({predicted.reason})"))
+    if case.device == "cpu" and observed is not None and _ran_cudnn(observed):
+        # Keras 3 TF and JAX pick cuDNN when a GPU exists at all, whatever the device scope (§11).
+        out.append(Check("kernel", False, "cpu case, but the cuDNN kernel ran (a GPU is visible to this "
+                                          "process): run cpu cases with CUDA_VISIBLE_DEVICES=-1 or use_cudnn: false"))
+    if case.expect.kernel is not None:
+        why = f" ({predicted.reason})" if predicted is not None else ""
+        out.append(Check("expect.kernel", run.kernel == case.expect.kernel,
+                         f"expect.kernel {case.expect.kernel}, ran {run.kernel}{why}"))
+    return out
+
+
+def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: bool = False) -> list[Check]:
+    """Every output and state of Keras against the reference; documented mismatches must still differ."""
+    if list(actual) != list(expected):
+        return [Check("outputs", False, f"Keras returned {[str(k) for k in actual]}, "
+                                        f"the reference {[str(k) for k in expected]}")]
+    documented = set(case.expect.mismatch.outputs) if case.expect.mismatch else set()
+    out = []
+    for key, got in actual.items():
+        comp = compare(str(key), got, expected[key], resolve(case, key, tf32), "reference", compute)
+        if key in documented:
+            seen = not comp.passed
+            detail = (f"documented mismatch seen: {comp.problem}" if seen else
+                      f"documented mismatch did not happen (Keras now agrees with the reference): "
+                      f"{case.expect.mismatch.reason}")
+            out.append(Check(str(key), seen, detail, comp))
+        else:
+            out.append(Check(str(key), comp.passed, comp.problem, comp))
+    return out
+
+
+def dropout(case: Case, cfg: Mapping, x: np.ndarray, actual: Outputs, weights: Mapping,
+            initial_state: list | None, ref: ModuleType, tf32: bool = False) -> list[Check]:
+    """training: true with dropout: some single mask set per row must reproduce Keras (§9)."""
+    tol = resolve(case, OutputKey("output"), tf32)
+    fits = dropout_fit.fit_rows(cfg, x, weights, {k.name: v for k, v in actual.items()}, initial_state,
+                                tol.atol, tol.rtol, ref)
+    bits = layers.dropout_mask_bits(cfg, case.input.features)
+    out = []
+    for fit in fits:
+        detail = (f"row {fit.row}: a single dropout mask set (of {2 ** bits}) reused at every step reproduces "
+                  f"Keras within {tol}, max abs err {fit.error:.2g}, {fit.kept:.0%} of mask entries kept")
+        if not fit.passed:
+            detail = (f"row {fit.row}: no single dropout mask set (of {2 ** bits}, entries 0 or 1/(1-p), reused "
+                      f"at every step) reproduces Keras; closest max abs err {fit.error:.3g} ({tol})")
+        out.append(Check(f"dropout row {fit.row}", fit.passed, detail))
+    dropped = any(f.kept < 1.0 for f in fits)
+    out.append(Check("dropout applied", dropped, "some mask entries were dropped" if dropped else
+                     "training: true, but every row matches the all-kept masks: Keras applied no dropout"))
+    return out
+
+
+def params(case: Case, cfg: Mapping, keras_params: int) -> list[Check]:
+    """count_params() against the formula, and expect.params against both."""
+    count, formula = layers.param_formula(cfg, case.input.features)
+    out = [Check("params", keras_params == count, f"count_params() {keras_params} vs formula {formula} = {count}")]
+    if case.expect.params is not None:
+        out.append(Check("expect.params", case.expect.params == keras_params == count,
+                         f"expect.params {case.expect.params}, count_params() {keras_params}, formula {count}"))
+    return out
+
+
+def golden(case: Case, actual: Outputs, recorded: Outputs, tf32: bool = False) -> list[Check]:
+    """Keras's outputs here against the outputs a golden file recorded elsewhere."""
+    out = []
+    for key, want in recorded.items():
+        got = actual.get(key)
+        comp = compare(str(key), got if got is not None else np.zeros(0), want, resolve(case, key, tf32),
+                       against="golden file")
+        out.append(Check(f"{key} vs golden", comp.passed, comp.problem, comp))
+    return out
+
+
+def expected_values(case: Case, actual: Outputs, expected: Outputs, tf32: bool = False) -> list[Check]:
+    """expect.values (numbers from an outside source): Keras and the reference must both match them."""
+    out = []
+    for key, values in case.expect.values.items():
+        tol = resolve(case, key, tf32)
+        for side, got in ((Side.KERAS, actual.get(key)), (Side.REFERENCE, expected.get(key))):
+            if got is not None:
+                comp = compare(str(key), got, values, tol, against="expected values")
+                out.append(Check(f"{side} {key} vs expect.values", comp.passed, comp.problem, comp, side))
+    return out
+
+
+# ---------------------------------------------------------------- model cases
+
+def model_params(case: Case, layer_params: list[int], params: int) -> list[Check]:
+    """Each layer's count_params() against its formula, the total against model.count_params()."""
+    shape = (case.input.timesteps,) if case.model[0]["class"] == "Embedding" else (case.input.timesteps,
+                                                                                   case.input.features)
+    out, formulas = [], []
+    for i, (spec, got) in enumerate(zip(case.model, layer_params)):
+        count, formula = model_layers.param_formula(spec, shape)
+        formulas.append(count)
+        out.append(Check(f"model[{i}] params", got == count,
+                         f"model[{i}] {spec['class']}: count_params() {got} vs formula {formula} = {count}"))
+        shape = model_layers.output_shape(spec, shape)
+    total = sum(formulas)
+    summed = " + ".join(map(str, formulas))
+    out.append(Check("params", params == total == sum(layer_params),
+                     f"model.count_params() {params} vs the layers' formulas {summed} = {total}"))
+    exp = case.expect
+    if exp.params is not None:
+        out.append(Check("expect.params", exp.params == params == total,
+                         f"expect.params {exp.params}, model.count_params() {params}, formula {total}"))
+    if exp.layer_params is not None:
+        out.append(Check("expect.layer_params", list(exp.layer_params) == list(layer_params) == formulas,
+                         f"expect.layer_params {list(exp.layer_params)}, count_params() {list(layer_params)}, "
+                         f"formulas {formulas}"))
+    return out
+
+
+def output_shape(case: Case, keras_shape: tuple[int, ...], reference_shape: tuple[int, ...]) -> list[Check]:
+    """expect.output_shape of a model case, against Keras and the reference."""
+    want = case.expect.output_shape
+    if want is None:
+        return []
+    return [Check("expect.output_shape", tuple(want) == tuple(keras_shape) == tuple(reference_shape),
+                  f"expect.output_shape {list(want)}, Keras {list(keras_shape)}, reference {list(reference_shape)}")]
+
+
+def model_outputs(case: Case, actual: Outputs, expected: Outputs) -> list[Check]:
+    """The final output and every layer's output of a model case against the reference."""
+    out = []
+    for key, got in actual.items():
+        comp = compare(str(key), got, expected[key], resolve(case, key), "reference", case.dtype)
+        out.append(Check(str(key), comp.passed, comp.problem, comp))
+    return out

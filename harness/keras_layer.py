@@ -1,0 +1,199 @@
+"""The Keras side of a layer case: build the real layer, put weights in, call it, read it back.
+
+Only the Keras calls themselves are wrapped (``keras_call``): whatever they raise comes out as
+``KerasRaised``, which alone can satisfy ``expect.error``.  Anything else that goes wrong here is
+a harness bug and reaches the runner as such.  Session set-up, tensors and devices are
+session.py's; the kernel watch is kernel_watch.py's.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import kernel_watch, kernels, layers, session
+from . import keras_api as api
+from .case import Case, OutputKey
+from .errors import HarnessError, KerasRaised, Unsupported
+
+# Default bias values: random, so a dropped or misplaced bias cannot hide behind zeros.
+BIAS_RANGE = (-0.5, 0.5)
+
+
+@contextlib.contextmanager
+def keras_call(during: str) -> Iterator[None]:
+    """Around a call into Keras: its exception becomes KerasRaised (the harness's own pass through)."""
+    try:
+        yield
+    except HarnessError:
+        raise
+    except Exception as exc:  # whatever Keras raises is the case's verdict
+        raise KerasRaised(exc, during) from exc
+
+
+@dataclass(frozen=True)
+class KerasRun:
+    """What the real layer did: outputs by key, weights by name, counts, where and how it ran."""
+
+    outputs: dict[OutputKey, np.ndarray]
+    weights: dict
+    params: int
+    device: str = "cpu"
+    kernel: str = kernels.GENERIC  # the observed kernel when it could be watched, else the predicted one
+    versions: dict[str, str] = field(default_factory=dict)
+    predicted: kernels.Decision | None = None  # what kernels.py says Keras's rules choose
+    observed: str | None = None  # what the watched backend functions did (None: not watchable)
+    tf32: bool = False
+    problem: str = ""  # Keras returned a structure other than the one its outputs are named by
+
+
+def _initializer(keras, value: Any):
+    if isinstance(value, str):
+        return keras.initializers.get(api.INITIALIZER_NAMES.get(value, value))
+    config = {k: v for k, v in value.items() if k != "class"}
+    cls = api.INITIALIZER_NAMES.get(value["class"], value["class"])
+    return getattr(keras.initializers, cls)(**config)
+
+
+def _keras2_kwargs(keras, kwargs: dict) -> dict:
+    """Constructor arguments for tf_keras: skip (with the reason) what Keras 2 does not have."""
+    use_cudnn = kwargs.pop("use_cudnn", "auto")
+    if use_cudnn != "auto":
+        raise Unsupported(f"use_cudnn={use_cudnn} is a Keras 3 argument; tf_keras picks its kernel itself")
+    if kwargs.get("seed") is not None:
+        raise Unsupported("seed= is a Keras 3 argument; tf_keras layers have none")
+    kwargs.pop("seed", None)
+    for key in ("activation", "recurrent_activation"):
+        name = kwargs.get(key)
+        if isinstance(name, str):
+            try:
+                keras.activations.get(name)
+            except ValueError:
+                raise Unsupported(f"activation {name!r} does not exist in tf_keras {keras.__version__}") from None
+    return kwargs
+
+
+def build_layer(spec: dict, dtype: str, seed: int):
+    """The Keras layer a case describes; initializers named by the case, biases random by default."""
+    keras = session.keras()
+    cls = spec["class"]
+    if cls == "Bidirectional":
+        backward = spec.get("backward_layer")
+        inner = build_layer(spec["layer"], dtype, seed)
+        back = build_layer(backward, dtype, seed + 1) if backward else None
+        with keras_call("building the layer"):
+            return keras.layers.Bidirectional(inner, merge_mode=spec.get("merge_mode", "concat"),
+                                              backward_layer=back, dtype=dtype)
+    kwargs = {k: v for k, v in spec.items() if k != "class"}
+    if session.flavour() == "tf_keras":
+        kwargs = _keras2_kwargs(keras, kwargs)
+    with keras_call("building the layer"):
+        for key, (_, kind) in api.LAYER_ARGS[cls].items():
+            if kind == api.INITIALIZER and key in kwargs:
+                kwargs[key] = _initializer(keras, kwargs[key])
+        if "bias_initializer" not in spec:
+            kwargs["bias_initializer"] = keras.initializers.RandomUniform(*BIAS_RANGE, seed=seed)
+        return getattr(keras.layers, cls)(dtype=dtype, **kwargs)
+
+
+def _weight_name(variable) -> str:
+    # Keras 3: "kernel"; tf_keras: "lstm/lstm_cell/kernel:0".
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def _cell_weights(layer) -> dict[str, np.ndarray]:
+    return {_weight_name(v): np.asarray(w) for v, w in zip(layer.weights, layer.get_weights())}
+
+
+def read_weights(layer) -> dict:
+    """Weights by their Keras names; Bidirectional by direction (§4: never the original layer)."""
+    with keras_call("reading the weights"):
+        if type(layer).__name__ == "Bidirectional":
+            return {"forward": _cell_weights(layer.forward_layer), "backward": _cell_weights(layer.backward_layer)}
+        return _cell_weights(layer)
+
+
+def set_weights(layer, values: dict) -> None:
+    """Put weights in by name (Bidirectional: by direction); names not given keep their values."""
+    if type(layer).__name__ == "Bidirectional":
+        for direction, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer)):
+            if direction in values:
+                set_weights(sub, values[direction])
+        return
+    with keras_call("reading the weights"):
+        current = _cell_weights(layer)
+    current.update({k: np.asarray(v, dtype=current[k].dtype) for k, v in values.items()})
+    with keras_call("setting the weights"):
+        layer.set_weights([current[_weight_name(v)] for v in layer.weights])
+
+
+def predict_kernel(case: Case, mask: np.ndarray | None, gpu_visible: bool,
+                   has_initial_state: bool = False) -> kernels.Decision:
+    """What Keras's eligibility rules choose for this case here (harness/kernels.py)."""
+    if mask is not None and case.mask.via == "masking_layer" and has_initial_state and session.flavour() != "tf_keras":
+        # §6: Keras 3 fills `mask` from a Masking layer only for a call with one tensor argument, so
+        # with a tensor initial_state no mask reaches the layer (and its kernel choice).
+        mask = None
+    return kernels.decide(api.with_defaults(case.layer), flavour=session.flavour(), device=case.device,
+                          gpu_visible=gpu_visible, mask=kernels.mask_info(mask))
+
+
+def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
+        initial_state: list[np.ndarray] | None, weights: dict | None, tf32: bool = False) -> KerasRun:
+    """Build the layer under the case seed, run each call eagerly, read everything back."""
+    keras = session.keras()
+    gpu = session.fresh(case.device, case.seed, tf32)
+    feed = layers.DTYPES[case.dtype].feed
+    cfg = api.with_defaults(case.layer)
+    # tf_keras only: time_major layers take (T, B, F) and return (T, B, U) sequences (§10).
+    time_major = bool(layers.cells(cfg)[0].get("time_major"))
+    swap = (lambda a: np.swapaxes(a, 0, 1)) if time_major else (lambda a: a)
+    names = layers.output_names(cfg)
+    sequences = layers.returns(cfg, "return_sequences")
+    outputs: dict[OutputKey, np.ndarray] = {}
+    devices, problem = set(), ""
+    with session.device_scope(case.device), kernel_watch.watch() as watched:
+        layer = build_layer(dict(case.layer), case.dtype, case.seed)
+        with keras_call("building the layer"):
+            if weights is not None:
+                layer.build(swap(inputs[0]).shape)
+        if weights is not None:
+            set_weights(layer, weights)
+        with keras_call("preparing the call"):
+            kwargs: dict[str, Any] = {"training": True} if case.training else {}
+            if initial_state is not None:
+                kwargs["initial_state"] = [session.to_tensor(s, feed) for s in initial_state]
+            masking = None
+            if mask is not None and case.mask.via == "masking_layer":
+                masking = keras.layers.Masking(mask_value=0.0)
+            elif mask is not None:
+                kwargs["mask"] = session.to_tensor(swap(mask))
+        for index, x in enumerate(inputs, start=1):
+            call = index if case.calls else None
+            with keras_call(f"calling the layer (call {index})" if call else "calling the layer"):
+                if case.calls and index in case.calls.reset_before:
+                    # Keras 3: reset_state() (alias reset_states); tf_keras: reset_states() only (§7).
+                    (getattr(layer, "reset_state", None) or layer.reset_states)()
+                tensor = session.to_tensor(swap(x), feed)
+                if masking is not None:
+                    tensor = masking(tensor)
+                result = layer(tensor, **kwargs)
+                kwargs.pop("initial_state", None)  # it starts the first call; later calls carry state
+                result = list(result) if isinstance(result, (list, tuple)) else [result]
+                values = [session.to_numpy(t) for t in result]
+                devices.update(session.tensor_device(t) for t in result)
+            if len(values) != len(names):
+                problem = f"Keras returned {len(values)} tensors, expected {len(names)} ({', '.join(names)})"
+            for name, value in zip(names, values):
+                outputs[OutputKey(name, call)] = swap(value) if sequences and name.startswith("output") else value
+        seen = kernel_watch.observed(watched)
+    predicted = predict_kernel(case, mask, gpu, initial_state is not None)
+    with keras_call("counting the parameters"):
+        params = layer.count_params()
+    return KerasRun(outputs=outputs, weights=read_weights(layer), params=params,
+                    device=devices.pop() if len(devices) == 1 else "+".join(sorted(devices)),
+                    kernel=seen or predicted.kernel, versions=session.versions(), predicted=predicted,
+                    observed=seen, tf32=tf32, problem=problem)

@@ -1,0 +1,27 @@
+"""YAML case files -> validated, expanded ``Case`` objects, or a ``CaseSchemaError``.
+
+Every problem names the file, line, case and field:
+``cases/x.yaml:12: case 'lstm-basic': layer.units: must be a positive integer, got -4``.
+Nothing here imports TensorFlow or Keras.
+
+- ``keys``: the words a case file may use;
+- ``messages``: how problems are said, and the ``Checker`` that collects them;
+- ``layer``: ``layer:`` and ``model:`` entries;
+- ``sections``: input, mask, initial_state, weights, calls, training;
+- ``expect``: expect, tolerance, requires;
+- ``expand``: sweeps, and one sweep point -> one Case per device;
+- ``files``: files -> cases, and the cross-file duplicate-id check (``IdRegistry``).
+"""
+from __future__ import annotations
+
+from ..errors import CaseSchemaError, SchemaProblem
+from .expand import case_from_point, expand
+from .files import IdRegistry, find_case_files, load_file, load_files
+from .keys import (BACKENDS, CALLS_KEYS, CASE_KEYS, EXPECT_KEYS, ID_PATTERN, INPUT_DATA, INPUT_KEYS, MASK_KEYS,
+                   MASK_KINDS, MASK_VIA, MODEL_CASE_KEYS, MODEL_EXPECT_KEYS, REQUIRES_KEYS, TOLERANCE_KEYS)
+from .messages import Checker
+
+__all__ = ["BACKENDS", "CALLS_KEYS", "CASE_KEYS", "EXPECT_KEYS", "ID_PATTERN", "INPUT_DATA", "INPUT_KEYS",
+           "MASK_KEYS", "MASK_KINDS", "MASK_VIA", "MODEL_CASE_KEYS", "MODEL_EXPECT_KEYS", "REQUIRES_KEYS",
+           "TOLERANCE_KEYS", "CaseSchemaError", "Checker", "IdRegistry", "SchemaProblem", "case_from_point",
+           "expand", "find_case_files", "load_file", "load_files"]

@@ -1,0 +1,162 @@
+"""How problems are said: received values as written in a message, "did you mean" hints, and the
+``Checker`` that collects every problem of one file.
+
+A message is ``path:line: case 'id': field: problem (expected ..., got ...)``; where the problem
+already states the requirement (``must be a positive integer``) only what was received follows
+(``layer.units: must be a positive integer, got '8'``).
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..errors import SchemaProblem
+from ..yaml_lines import LineDict
+
+
+def show(value: Any) -> str:
+    """How a received value is written in a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        flat = all(v is None or isinstance(v, (bool, int, float, str)) for v in value)
+        text = "[" + ", ".join(show(v) for v in value) + "]"
+        return text if flat and len(text) <= 60 else f"a list of {len(value)}"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"{value} (a {type(value).__name__})"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'tanh'?`` for a close choice, else nothing."""
+    close = difflib.get_close_matches(str(word), [c for c in choices if c], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def as_array(value: Any) -> np.ndarray | None:
+    """A nested list of numbers as a float array, or None if it is not one."""
+    if not isinstance(value, list):
+        return None
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.dtype != object else None
+
+
+class Checker:
+    """Collects problems for one file; each check returns the clean value or None."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.case_id: str | None = None
+        self.problems: list[SchemaProblem] = []
+
+    def fail(self, node: Any, key: Any, field: str, problem: str,
+             expected: str | None = None, got: str | None = None) -> None:
+        """One problem, at the line of ``key`` in ``node`` (of ``node`` itself when key is None)."""
+        line = node.line_of(key) if isinstance(node, LineDict) else getattr(node, "line", None)
+        self.problems.append(SchemaProblem(self.path, line, self.case_id, field, problem,
+                                           expected, got))
+
+    def must_be(self, node: Any, key: Any, field: str, what: str, value: Any) -> None:
+        """``field: must be WHAT, got VALUE``: the requirement said once."""
+        self.fail(node, key, field, f"must be {what}, got {show(value)}")
+
+    def keys(self, node: LineDict, allowed: Iterable[str], field: str, expected: str | None = None) -> bool:
+        ok = True
+        allowed = list(allowed)
+        for key in node:
+            if key not in allowed:
+                self.fail(node, key, f"{field}.{key}" if field else str(key),
+                          "unknown key" + suggest(key, allowed),
+                          expected or f"one of {', '.join(map(str, allowed))}", show(key))
+                ok = False
+        return ok
+
+    def mapping(self, parent: LineDict, key: str, field: str) -> LineDict | None:
+        value = parent[key]
+        if not isinstance(value, LineDict):
+            self.must_be(parent, key, field, "a mapping", value)
+            return None
+        return value
+
+    def integer(self, node: LineDict, key: str, field: str, minimum: int) -> int | None:
+        value = node[key]
+        if not is_int(value) or value < minimum:
+            self.must_be(node, key, field, "a positive integer" if minimum == 1 else f"an integer >= {minimum}",
+                         value)
+            return None
+        return value
+
+    def number(self, node: LineDict, key: str, field: str, lo: float | None = None,
+               hi: float | None = None) -> float | None:
+        value = node[key]
+        # NaN compares false with everything, so a NaN tolerance would let any error pass.
+        bad = not is_number(value) or not math.isfinite(value) or (lo is not None and value < lo) \
+            or (hi is not None and value > hi)
+        if bad:
+            if lo is not None and hi is not None:
+                what = f"a number in [{lo:g}, {hi:g}]"
+            elif lo is not None:
+                what = "a finite non-negative number" if lo == 0 else f"a finite number >= {lo:g}"
+            else:
+                what = "a finite number"
+            self.must_be(node, key, field, what, value)
+            return None
+        return float(value)
+
+    def boolean(self, node: LineDict, key: str, field: str) -> bool | None:
+        value = node[key]
+        if not isinstance(value, bool):
+            self.must_be(node, key, field, "true or false", value)
+            return None
+        return value
+
+    def choice(self, node: LineDict, key: str, field: str, choices: Iterable[Any], what: str) -> Any:
+        value = node[key]
+        choices = list(choices)
+        if isinstance(value, bool) or value not in choices:
+            shown = ", ".join("none" if c is None else c if isinstance(c, str) else show(c) for c in choices)
+            hint = suggest(value, map(str, choices)) if isinstance(value, str) else ""
+            self.fail(node, key, field, f"unknown {what}" + hint, f"one of {shown}", show(value))
+            return None
+        return value
+
+    def string(self, node: LineDict, key: str, field: str) -> str | None:
+        value = node[key]
+        if not isinstance(value, str):
+            self.must_be(node, key, field, "a string", value)
+            return None
+        return value
+
+    def shaped(self, node: LineDict, key: str, field: str, shape: tuple[int, ...],
+               what: str) -> np.ndarray | None:
+        arr = as_array(node[key])
+        if arr is None:
+            self.fail(node, key, field, f"must be a nested list of numbers ({what})",
+                      f"shape {shape}", show(node[key]))
+            return None
+        if arr.shape != tuple(shape):
+            self.fail(node, key, field, f"shape does not match {what}", f"shape {tuple(shape)}",
+                      f"shape {arr.shape}")
+            return None
+        return arr

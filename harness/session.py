@@ -1,0 +1,149 @@
+"""The one Keras session of a process: which Keras, its versions, GPU and TF32, a fresh state per
+case, device scopes, and tensors in and out.
+
+Layer runs (keras_layer.py), model runs (keras_model.py) and check-model all go through here,
+so the API differences between the Keras flavours (harness/flavours.py: Keras 3 on tensorflow,
+jax or torch, or legacy Keras 2 as ``tf_keras``) live in one place.  Keras, TensorFlow, torch
+and jax are imported inside the functions: loading, listing and validating cases never pay for
+them (importing TensorFlow takes seconds).
+"""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from . import flavours
+from .errors import NoGPU
+
+# A full garbage collection costs ~0.1 s with TensorFlow loaded, so it runs every GC_EVERY
+# cases; memory stays flat either way (harness/benchmark.py measures it).
+GC_EVERY = 50
+_cases_since_gc = 0
+
+
+def flavour() -> str:
+    return flavours.current()
+
+
+def keras():
+    """The Keras module of this process's flavour."""
+    if flavour() == "tf_keras":
+        import tf_keras  # noqa: PLC0415 - Keras 2, imported only when a case runs
+
+        return tf_keras
+    import keras as keras3  # noqa: PLC0415 - Keras 3, imported only when a case runs
+
+    return keras3
+
+
+def versions() -> dict[str, str]:
+    """Keras, its backend and the backend package's version: what every result records."""
+    k = keras()
+    out = {"keras": k.__version__, "backend": k.backend.backend(), "flavour": flavour()}
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(out["backend"])
+    if module:
+        out[module] = __import__(module).__version__
+    return out
+
+
+def gpu_available() -> bool:
+    """Whether the backend sees a GPU (TF: the logical GPUs Keras's own cuDNN check looks at)."""
+    backend = keras().backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "torch":
+        import torch  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+        return torch.cuda.is_available()
+    if backend == "jax":
+        import jax  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+        return jax.default_backend() == "gpu"
+    return False
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 matmuls on or off for this process (off: float32 stays float32 on Ampere/Hopper, §11)."""
+    backend = keras().backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415 - the backend itself
+
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+    elif backend == "torch":
+        import torch  # noqa: PLC0415 - the backend itself
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+    elif backend == "jax":
+        import jax  # noqa: PLC0415 - the backend itself
+
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if enabled else "highest")
+
+
+def fresh(device: str, seed: int, tf32: bool) -> bool:
+    """Start a case: fresh layer names and global state, the GPU check, TF32, the seed.
+
+    Returns whether a GPU is visible; a gpu case without one raises NoGPU."""
+    global _cases_since_gc
+    k = keras()
+    _cases_since_gc += 1
+    full_gc = _cases_since_gc >= GC_EVERY
+    if full_gc:
+        _cases_since_gc = 0
+    if flavour() == "tf_keras":
+        k.backend.clear_session()  # tf_keras has no free_memory argument
+    else:
+        k.backend.clear_session(free_memory=False)
+    if full_gc:
+        gc.collect()
+    gpu = gpu_available()
+    if device == "gpu" and not gpu:
+        raise NoGPU(f"gpu case: no GPU visible to Keras ({flavour()})")
+    set_tf32(tf32)
+    k.utils.set_random_seed(seed)
+    return gpu
+
+
+def device_scope(device: str):
+    """The device context for a case: keras.device, or tf.device under tf_keras (torch: see below)."""
+    k = keras()
+    if flavour() == "tf_keras":
+        import tensorflow as tf  # noqa: PLC0415 - tf_keras has no keras.device
+
+        return tf.device(f"/{device.upper()}:0")
+    if k.backend.backend() == "torch" and device == "cpu":
+        # Keras 3.15 torch: under device "cpu:0" a non-float variable (the seed generator's
+        # state) is moved with Parameter.to("cpu:0"), comes back a plain tensor, and
+        # ParameterDict then fails "Only Tensors of floating point ... can require gradients".
+        return k.device("cpu")
+    return k.device(f"{device}:0")
+
+
+def to_tensor(value, dtype: str | None = None):
+    """A NumPy array as a tensor of the backend."""
+    if flavour() == "tf_keras":
+        import tensorflow as tf  # noqa: PLC0415 - tf_keras refuses numpy initial states (§8)
+
+        return tf.convert_to_tensor(value, dtype=dtype)
+    return keras().ops.convert_to_tensor(value, dtype=dtype)
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A backend tensor as a NumPy array."""
+    if flavour() == "tf_keras":
+        return np.asarray(tensor)
+    return np.asarray(keras().ops.convert_to_numpy(tensor))
+
+
+def tensor_device(tensor) -> str:
+    """``gpu`` or ``cpu``: where a TF, torch or JAX tensor actually lives."""
+    dev = getattr(tensor, "device", None)
+    if callable(dev):
+        dev = dev()
+    if dev is None and hasattr(tensor, "devices"):
+        dev = next(iter(tensor.devices()), None)
+    text = f"{dev} {getattr(dev, 'platform', '')} {getattr(dev, 'type', '')}".lower()
+    return "gpu" if ("gpu" in text or "cuda" in text or "rocm" in text) else "cpu"

@@ -1,0 +1,48 @@
+"""run_case's trust boundary: only what a Keras call raised can satisfy expect.error; an exception
+of the same type from the harness itself is an error verdict that says "harness bug"."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from harness import data, schema
+from harness.result import Verdict
+from harness.runner import run_case
+
+pytest.importorskip("keras")
+
+CASE = """
+cases:
+  - id: any-value-error
+    about: a stateful layer whose second call changes the batch size raises ValueError
+    layer: {class: LSTM, units: 2, stateful: true}
+    input: {batch: 2, timesteps: 3, features: 2}
+    weights: random
+    calls: {count: 2, batches: [2, 3]}
+    expect:
+      error: {type: ValueError}
+"""
+
+
+@pytest.fixture
+def case(tmp_path):
+    (tmp_path / "c.yaml").write_text(CASE)
+    return schema.load_file(tmp_path / "c.yaml")[0]
+
+
+def test_the_keras_value_error_passes(case):
+    result = run_case(case)
+    assert result.verdict == Verdict.PASS, result.message
+    assert result.checks[0].detail.startswith("Keras raised as expected: ValueError")
+
+
+def test_a_harness_value_error_is_a_harness_bug_not_the_expected_error(case):
+    arrays = data.make_arrays(case)
+    # A weight the harness cannot convert: np.asarray("not a number", float32) raises ValueError
+    # in keras_layer.set_weights, before any Keras call sees it.
+    planted = dataclasses.replace(arrays, weights={**arrays.weights, "kernel": "not a number"})
+    result = run_case(case, arrays=planted)
+    assert result.verdict == Verdict.ERROR
+    assert result.message.startswith("harness bug: ValueError: could not convert string to float")
+    assert "Traceback" in result.message and "set_weights" in result.message
