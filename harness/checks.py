@@ -14,6 +14,7 @@ from .case import Case, OutputKey
 from .compare import compare
 from .errors import KerasRaised
 from .reference import dropout as dropout_fit
+from .report import problem
 from .result import Check, Side
 from .tolerances import resolve
 
@@ -81,12 +82,12 @@ def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: 
         comp = compare(str(key), got, expected[key], resolve(case, key, tf32), "reference", compute)
         if key in documented:
             seen = not comp.passed
-            detail = (f"documented mismatch seen: {comp.problem}" if seen else
+            detail = (f"documented mismatch seen: {problem(comp)}" if seen else
                       f"documented mismatch did not happen (Keras now agrees with the reference): "
                       f"{case.expect.mismatch.reason}")
             out.append(Check(str(key), seen, detail, comp))
         else:
-            out.append(Check(str(key), comp.passed, comp.problem, comp))
+            out.append(Check(str(key), comp.passed, problem(comp), comp))
     return out
 
 
@@ -128,7 +129,7 @@ def golden(case: Case, actual: Outputs, recorded: Outputs, tf32: bool = False) -
         got = actual.get(key)
         comp = compare(str(key), got if got is not None else np.zeros(0), want, resolve(case, key, tf32),
                        against="golden file")
-        out.append(Check(f"{key} vs golden", comp.passed, comp.problem, comp))
+        out.append(Check(f"{key} vs golden", comp.passed, problem(comp), comp))
     return out
 
 
@@ -140,7 +141,7 @@ def expected_values(case: Case, actual: Outputs, expected: Outputs, tf32: bool =
         for side, got in ((Side.KERAS, actual.get(key)), (Side.REFERENCE, expected.get(key))):
             if got is not None:
                 comp = compare(str(key), got, values, tol, against="expected values")
-                out.append(Check(f"{side} {key} vs expect.values", comp.passed, comp.problem, comp, side))
+                out.append(Check(f"{side} {key} vs expect.values", comp.passed, problem(comp), comp, side))
     return out
 
 
@@ -186,5 +187,5 @@ def model_outputs(case: Case, actual: Outputs, expected: Outputs) -> list[Check]
     out = []
     for key, got in actual.items():
         comp = compare(str(key), got, expected[key], resolve(case, key), "reference", case.dtype)
-        out.append(Check(str(key), comp.passed, comp.problem, comp))
+        out.append(Check(str(key), comp.passed, problem(comp), comp))
     return out

@@ -6,6 +6,7 @@ import shlex
 from collections import Counter, defaultdict
 
 from . import keras_api as api
+from .compare import Comparison, Issue
 from .result import CaseResult, Verdict
 from .table import format_table
 from .tolerances import DEFAULT_TOLERANCE
@@ -16,12 +17,32 @@ def reproduce(result: CaseResult) -> str:
     return f"keras-equiv run {shlex.quote(f'{result.case.path}::{result.case.id}')}"
 
 
+def problem(comp: Comparison) -> str:
+    """What a comparison found wrong, in one line ("" when it passed)."""
+    issue, against = comp.issue, comp.against
+    if issue == Issue.NOT_NUMBERS:
+        return f"{comp.rejected_side} is not an array of real numbers: {comp.rejected_value}"
+    if issue == Issue.TOLERANCE:
+        return f"invalid tolerance atol={comp.tolerance.atol} rtol={comp.tolerance.rtol}"
+    if issue == Issue.SHAPE:
+        return f"shape {comp.shape} != {comp.desired_shape} ({against})"
+    if issue == Issue.DTYPE:
+        return f"dtype {comp.dtype}, expected {comp.expected_dtype}"
+    if issue == Issue.POSITIONS:
+        got, want = comp.first
+        return (f"{comp.special} positions differ at {comp.n_bad} elements, first at {list(comp.worst_index)} "
+                f"(actual {got:.7g}, {against} {want:.7g})")
+    if issue == Issue.VALUES:
+        return (f"{comp.n_bad} / {comp.n_total} elements differ ({100.0 * comp.n_bad / comp.n_total:.1f}%); "
+                f"max abs err {comp.max_abs:.3g} ({against})")
+    return ""
+
+
 def error_text(comp) -> str:
     """``err 3.2e-08 / tol 1.0e-05``: a comparison's worst element against what was allowed there."""
     if comp is None or not comp.worst:
         return "-"
-    _, _, _, err, allowed = comp.worst[0]
-    return f"err {err:.1e} / tol {allowed:.1e}"
+    return f"err {comp.worst[0].error:.1e} / tol {comp.worst[0].allowed:.1e}"
 
 
 def worst_text(result: CaseResult) -> str:
@@ -86,7 +107,7 @@ def failure_text(result: CaseResult) -> str:
 
 def worst_table(worst, indent: str) -> list[str]:
     """The worst elements of a comparison: index, both values and the error against what was allowed."""
-    rows = [(str(list(idx)), act, des, err, allowed) for idx, act, des, err, allowed in worst]
+    rows = [(str(list(w.index)), w.actual, w.desired, w.error, w.allowed) for w in worst]
     return format_table(("index", "actual", "desired", "abs_err", "allowed"), rows, indent=indent, sci_columns=(3, 4))
 
 

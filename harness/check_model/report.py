@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compare import Comparison
-from ..report import error_text, worst_table
+from ..report import error_text, problem, worst_table
 from ..table import format_table
 
 
@@ -71,7 +71,7 @@ class Report:
                 "layers": [{"path": r.path, "class": r.cls, "verdict": r.verdict, "notes": r.notes,
                             "message": r.message,
                             "outputs": [{"name": c.name, "against": c.against, "passed": c.passed,
-                                         "problem": c.problem, "max_abs": c.max_abs,
+                                         "problem": problem(c), "max_abs": c.max_abs,
                                          "atol": c.tolerance.atol if c.tolerance else None,
                                          "rtol": c.tolerance.rtol if c.tolerance else None}
                                         for c in r.comparisons]}
@@ -108,7 +108,7 @@ def failure_lines(r: LayerResult) -> list[str]:
     for comp in r.comparisons:
         if comp.passed:
             continue
-        lines.append(f"  output '{comp.name}' vs {comp.against}: {comp.problem}")
+        lines.append(f"  output '{comp.name}' vs {comp.against}: {problem(comp)}")
         lines.append(f"    shape {comp.shape}, dtype {comp.dtype}, tolerance {comp.tolerance}")
         if comp.worst:
             lines += worst_table(comp.worst, "      ")

@@ -10,7 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.compare import MAX_ROWS, Comparison, compare
+from harness.compare import MAX_ROWS, Comparison, Issue, WorstElement, compare
+from harness.report import problem
 from harness.tolerances import Tolerance
 
 NAN, INF = float("nan"), float("inf")
@@ -23,14 +24,15 @@ def tol(atol: float, rtol: float) -> Tolerance:
 def test_shape_mismatch_is_reported_before_values():
     c = compare("output", np.zeros((2, 3)), np.ones((3, 2)), tol(1e-5, 1e-5))
     assert not c.passed
-    assert c.problem == "shape (2, 3) != (3, 2) (reference)"
+    assert (c.issue, c.shape, c.desired_shape) == (Issue.SHAPE, (2, 3), (3, 2))
+    assert problem(c) == "shape (2, 3) != (3, 2) (reference)"
     assert (c.shape, c.n_total, c.n_bad, c.worst) == ((2, 3), 6, 0, [])
 
 
 def test_dtype_mismatch():
     values = np.array([0.5, 0.25])
     c = compare("h", values, values, tol(1e-5, 1e-5), expected_dtype="float32")
-    assert (c.passed, c.problem, c.dtype) == (False, "dtype float64, expected float32", "float64")
+    assert (c.passed, problem(c), c.dtype) == (False, "dtype float64, expected float32", "float64")
     ok = compare("h", values.astype(np.float32), values, tol(1e-5, 1e-5), expected_dtype="float32")
     assert ok.passed and ok.dtype == "float32"
     assert compare("h", values.astype(np.float16), values, tol(1e-3, 1e-3)).dtype == "float16"
@@ -38,13 +40,14 @@ def test_dtype_mismatch():
 
 def test_nan_at_the_same_positions_passes():
     c = compare("o", [1.0, NAN, 3.0], [1.0, NAN, 3.0], tol(0.0, 0.0))
-    assert (c.passed, c.n_bad, c.max_abs, c.problem) == (True, 0, 0.0, "")
+    assert (c.passed, c.n_bad, c.max_abs, problem(c)) == (True, 0, 0.0, "")
 
 
 def test_nan_against_a_number_fails():
     c = compare("o", [[1.0, NAN]], [[1.0, 2.0]], tol(1e-5, 1e-5))
     assert not c.passed
-    assert c.problem == "NaN positions differ at 1 elements, first at [0, 1] (actual nan, reference 2)"
+    assert (c.issue, c.special, c.worst_index, c.first[1]) == (Issue.POSITIONS, "NaN", (0, 1), 2.0)
+    assert problem(c) == "NaN positions differ at 1 elements, first at [0, 1] (actual nan, reference 2)"
     assert (c.n_bad, c.worst_index) == (1, (0, 1))
     # and the other way round
     assert not compare("o", [1.0, 2.0], [1.0, NAN], tol(1e-5, 1e-5)).passed
@@ -58,7 +61,7 @@ def test_nan_never_passes_by_accident():
     assert not compare("o", [NAN], [INF], huge).passed
     # a NaN tolerance would make every `err > allowed` false
     c = compare("o", [1.0], [2.0], tol(NAN, 0.0))
-    assert (c.passed, c.problem) == (False, "invalid tolerance atol=nan rtol=0.0")
+    assert (c.passed, problem(c)) == (False, "invalid tolerance atol=nan rtol=0.0")
     assert not compare("o", [1.0], [1.0], tol(0.0, -1.0)).passed
     # None as an array is NaN to numpy; it must not match a NaN
     assert not compare("o", None, NAN, huge).passed
@@ -69,9 +72,9 @@ def test_inf_by_position_and_sign():
     assert same.passed and same.max_abs == 0.0  # inf - inf is never computed
     flipped = compare("o", [1.0, INF], [1.0, -INF], tol(1e300, 1e300))
     assert not flipped.passed
-    assert flipped.problem == "+Inf positions differ at 1 elements, first at [1] (actual inf, reference -inf)"
+    assert problem(flipped) == "+Inf positions differ at 1 elements, first at [1] (actual inf, reference -inf)"
     neg = compare("o", [-INF], [-1e308], tol(1e300, 1e300))
-    assert neg.problem == "-Inf positions differ at 1 elements, first at [0] (actual -inf, reference -1e+308)"
+    assert problem(neg) == "-Inf positions differ at 1 elements, first at [0] (actual -inf, reference -1e+308)"
     assert not compare("o", [1e308], [INF], tol(1e300, 1e300)).passed
     # finite but the difference overflows to inf: still a plain value failure
     big = compare("o", [1e308], [-1e308], tol(0.0, 0.0))
@@ -87,7 +90,7 @@ def test_inf_by_position_and_sign():
 def test_atol_rtol_boundary(desired, edge):
     t = tol(0.25, 0.125)
     at = compare("o", [edge], [desired], t)
-    assert at.passed and at.worst[0][3] == at.worst[0][4]  # err == allowed passes (np.isclose's <=)
+    assert at.passed and at.worst[0].error == at.worst[0].allowed  # err == allowed passes (np.isclose's <=)
     beyond = np.nextafter(edge, edge + (edge - desired))  # one float further out
     out = compare("o", [beyond], [desired], t)
     assert not out.passed and out.n_bad == 1
@@ -96,7 +99,7 @@ def test_atol_rtol_boundary(desired, edge):
 def test_rtol_scales_with_desired_not_actual():
     # allowed = 0 + 0.375 * |2| = 0.75 < err 1; scaling by |actual| = 3 would allow 1.125.
     c = compare("o", [3.0], [2.0], tol(0.0, 0.375))
-    assert not c.passed and c.worst == [((0,), 3.0, 2.0, 1.0, 0.75)]
+    assert not c.passed and c.worst == [WorstElement((0,), 3.0, 2.0, 1.0, 0.75)]
 
 
 def test_worst_elements_and_max_errors_by_hand():
@@ -117,7 +120,8 @@ def test_worst_elements_and_max_errors_by_hand():
                        ((0, 1), 2.5, 2.0, 0.5, 0.25),
                        ((1, 0), 9.0, 8.0, 1.0, 0.625)]
     assert c.ratio == 2.4
-    assert c.problem == "3 / 4 elements differ (75.0%); max abs err 1 (reference)"
+    assert (c.issue, c.n_bad, c.n_total, c.max_abs) == (Issue.VALUES, 3, 4, 1.0)
+    assert problem(c) == "3 / 4 elements differ (75.0%); max abs err 1 (reference)"
 
 
 def test_passing_comparison_shows_the_nearest_elements():
@@ -156,7 +160,7 @@ def test_scalars_and_empty_arrays():
 def test_returns_data_and_never_raises(actual, desired):
     c = compare("o", actual, desired, tol(1.0, 1.0))
     assert isinstance(c, Comparison) and not c.passed
-    assert "is not an array of real numbers" in c.problem
+    assert "is not an array of real numbers" in problem(c)
 
 
 def test_comparison_is_frozen_data():

@@ -9,7 +9,7 @@ import json
 
 from harness.case import Case, InputSpec
 from harness.compare import compare
-from harness.report import failure_text, row, summary, to_json, verdict_line
+from harness.report import failure_text, problem, row, summary, to_json, verdict_line
 from harness.result import CaseResult, Check, Side, Verdict
 from harness.table import format_table
 from harness.tolerances import Tolerance
@@ -22,7 +22,7 @@ TOL = Tolerance(0.1, 0.0, "case tolerance")
 def failing() -> CaseResult:
     # err = |1.5 - 1.0| = 0.5 > allowed 0.1; the other element is exact
     comp = compare("output", [1.0, 1.5], [1.0, 1.0], TOL, against="expected values")
-    check = Check("reference output vs expect.values", comp.passed, comp.problem, comp, Side.REFERENCE)
+    check = Check("reference output vs expect.values", comp.passed, problem(comp), comp, Side.REFERENCE)
     return CaseResult(CASE, Verdict.FAIL, (check,), check.detail, seconds=0.25)
 
 
