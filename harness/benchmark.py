@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import schema
+from . import schema, session
 from .runner import run_case
 
 SWEEP_10K = """cases:
@@ -59,8 +59,7 @@ def collection() -> None:
 
 
 def overhead(n_cases: int) -> None:
-    import keras  # noqa: PLC0415 - the benchmark times Keras itself
-
+    keras = session.keras()
 
     cases = [c for c in schema.load_files(schema.find_case_files(["cases"]))
              if c.device == "cpu" and not c.expect.error][:n_cases]

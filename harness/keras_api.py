@@ -101,7 +101,6 @@ INITIALIZER_NAMES = {
     "uniform": "RandomUniform", "normal": "RandomNormal", "one": "Ones", "zero": "Zeros",
 }
 
-DTYPES = ("float32", "float64", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 DEVICES = ("cpu", "gpu")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NoGPU as NoGPU  # re-exported: it lives in errors.py, `from .kernels import NoGPU` still works
+from . import layers
 
 CUDNN, FUSED, GENERIC = "cudnn", "fused", "generic"
 KERNELS = (CUDNN, FUSED, GENERIC)
@@ -196,17 +196,9 @@ def _decide_tf_keras(cfg: Mapping, *, device: str, gpu_visible: bool, mask: Mask
     return Decision(CUDNN, "cuDNN-eligible arguments on the GPU")
 
 
-def _backward_cfg(cfg: Mapping) -> Mapping:
-    if cfg.get("backward_layer"):
-        return cfg["backward_layer"]
-    back = dict(cfg["layer"])
-    back["go_backwards"] = not back.get("go_backwards", False)
-    return back
-
-
 def _decide_bidirectional(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool,
                           mask: MaskInfo | None) -> Decision:
-    fwd, bwd = cfg["layer"], _backward_cfg(cfg)
+    fwd, bwd = layers.cells(cfg)
     fused = _fused_bidirectional(fwd, bwd, flavour=flavour, device=device, gpu_visible=gpu_visible, mask=mask)
     if fused is not None:
         return fused
