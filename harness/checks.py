@@ -91,6 +91,51 @@ def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: 
     return out
 
 
+# Half precision: Keras's rounding noise against the float64 reference (rms over every output)
+# must be that of a computation in the compute dtype (the reference run in that dtype, each op
+# rounded).  Measured on the bundled half-precision cases that pass (Keras 3.15.1 on TF 2.21,
+# JAX 0.10 and torch 2.13, CPU): ratios 0.86 to 1.40.  Planted wrong computations
+# (tests/keras/test_precision.py): bfloat16 where float16 was due 11.4; float16 where bfloat16
+# was due 0.45; float32 then cast to the compute dtype 0.39 to 0.58 (the final cast alone is
+# about half of the noise a whole half-precision computation makes).
+PRECISION_RATIO = (0.7, 3.0)
+# The rms of fewer elements fluctuates too much for the lower bound (~1/sqrt(2N) each side):
+# smaller outputs get no precision check.
+PRECISION_MIN_ELEMENTS = 96
+
+
+def _rms(a: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(a)))) if a.size else 0.0
+
+
+def precision(case: Case, actual: Outputs, expected: Outputs, emulated: Outputs) -> list[Check]:
+    """The rounding noise of Keras's half-precision outputs is that of its compute dtype."""
+    compute = layers.DTYPES[case.dtype].compute
+    documented = set(case.expect.mismatch.outputs) if case.expect.mismatch else set()
+    seen, model = [], []
+    for key, got in actual.items():
+        if key in documented or key not in expected or np.shape(got) != np.shape(expected[key]):
+            continue
+        a, e, m = (np.asarray(v, dtype=np.float64).ravel() for v in (got, expected[key], emulated[key]))
+        finite = np.isfinite(a) & np.isfinite(e) & np.isfinite(m)
+        seen.append(a[finite] - e[finite])
+        model.append(m[finite] - e[finite])
+    seen_all = np.concatenate(seen) if seen else np.zeros(0)
+    noise, keras_noise = _rms(np.concatenate(model) if model else np.zeros(0)), _rms(seen_all)
+    if seen_all.size < PRECISION_MIN_ELEMENTS or noise == 0.0:
+        return []
+    lo, hi = PRECISION_RATIO
+    ratio = keras_noise / noise
+    detail = (f"rounding noise against the float64 reference is {ratio:.2f} times that of a {compute} "
+              f"computation (rms {keras_noise:.2g} vs {noise:.2g} over {seen_all.size} elements; allowed "
+              f"{lo:.2g} to {hi:g} times)")
+    if ratio < lo:
+        detail += f": Keras computed in a wider dtype than {compute} (a cast skipped?)"
+    elif ratio > hi:
+        detail += f": Keras computed in a narrower dtype than {compute}"
+    return [Check("precision", lo <= ratio <= hi, detail)]
+
+
 def dropout(case: Case, cfg: Mapping, x: np.ndarray, actual: Outputs, weights: Mapping,
             initial_state: list | None, ref: ModuleType, tf32: bool = False) -> list[Check]:
     """training: true with dropout: some single mask set per row must reproduce Keras (§9)."""

@@ -54,11 +54,7 @@ def make_model_input(case: Case) -> np.ndarray:
 
 def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
     """The values Keras really computes with in ``dtype``, as float64 (inputs and states are cast)."""
-    if dtype == "bfloat16":
-        import ml_dtypes  # noqa: PLC0415 - NumPy's bfloat16; ships with Keras, needed only for bfloat16 cases
-
-        return np.asarray(array).astype(ml_dtypes.bfloat16).astype(np.float64)
-    return np.asarray(array).astype(dtype).astype(np.float64)
+    return np.asarray(array).astype(layers.numpy_dtype(dtype)).astype(np.float64)
 
 
 def rng(case: Case, role: str) -> np.random.Generator:

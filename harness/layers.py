@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import numpy as np
+
 from .case import OutputKey
 
 # Gate blocks along the kernels' last axis, in Keras's order: LSTM [i, f, c, o] (§1),
@@ -39,6 +41,15 @@ DTYPES: dict[str, DtypeFacts] = {
     "mixed_float16": DtypeFacts("float16", "float32", "mixed_float16"),
     "mixed_bfloat16": DtypeFacts("bfloat16", "float32", "mixed_bfloat16"),
 }
+
+
+def numpy_dtype(compute: str):
+    """The NumPy dtype of a compute dtype name (bfloat16 from ml_dtypes)."""
+    if compute == "bfloat16":
+        import ml_dtypes  # noqa: PLC0415 - NumPy's bfloat16; ships with Keras, needed only for bfloat16
+
+        return ml_dtypes.bfloat16
+    return getattr(np, compute)
 
 
 def gates(layer_class: str) -> int:

@@ -68,9 +68,9 @@ def _wrap_run_rnn(change: Callable[..., tuple]) -> Callable[[ModuleType], None]:
         inner = ref.run_rnn
 
         def run_rnn(cfg, x, weights, mask=None, initial_state=None, zero_output_for_mask=None,
-                    dropout=ref.NO_DROPOUT):
-            return change(functools.partial(inner, dropout=dropout), cfg, x, weights, mask, initial_state,
-                          zero_output_for_mask)
+                    dropout=ref.NO_DROPOUT, dtype=None):
+            return change(functools.partial(inner, dropout=dropout, dtype=dtype), cfg, x, weights, mask,
+                          initial_state, zero_output_for_mask)
 
         ref.run_rnn = run_rnn
     return patch
@@ -214,7 +214,7 @@ MUTANTS: tuple[Mutant, ...] = (
        hints=("mask", "return_sequences"), avoid=("Bidirectional", "zero_output_for_mask")),  # zeros there anyway
     _m("mask-prev-output-h0", "class 2 masking: the repeated output starts at h0 instead of 0 "
        "(the JAX/NumPy-backend rule)",
-       edits=[("prev = np.zeros((batch, units))", "prev = states[0]")], hints=("mask", "initial_state")),
+       edits=[("prev = np.zeros((batch, units), dtype=dt)", "prev = states[0]")], hints=("mask", "initial_state")),
     # class 7: Bidirectional
     _m("bidi-backward-not-rereversed", "class 7 Bidirectional: backward sequence left in processing order",
        edits=[("y_rev = y_rev[:, ::-1]", "y_rev = y_rev")], hints=("Bidirectional", "return_sequences")),
@@ -235,7 +235,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # class 10: training-mode dropout (the fit runs these same cells)
     _m("dropout-masks-shared-by-gates", "class 10 dropout: one mask for every gate on the per-gate path "
        "(recurrent_dropout > 0 draws one per gate)",
-       edits=[("return v * masks[gate if len(masks) > 1 else 0]", "return v * masks[0]")], hints=("training",)),
+       edits=[("masks[gate if len(masks) > 1 else 0]", "masks[0]")], hints=("training",)),
     _m("dropout-recurrent-mask-ignored", "class 10 dropout: the LSTM recurrent dropout mask never applied",
        edits=[("xs, hs = _project(x_t, kernel, drop.inputs), _project(h, rec, drop.recurrent)",
                "xs, hs = _project(x_t, kernel, drop.inputs), _project(h, rec, ())")],

@@ -30,6 +30,7 @@ class RunOptions(NamedTuple):
 
 
 DEFAULTS = RunOptions()
+HALF = ("float16", "bfloat16")  # compute dtypes whose rounding noise checks.precision judges
 
 
 def requirement_unmet(case: Case) -> str | None:
@@ -110,15 +111,17 @@ def _raised(case: Case, raised: KerasRaised, keras_seconds: float, what: str = "
     return CaseResult(case, Verdict.ERROR, (Check("error", False, message),), message, keras_seconds=keras_seconds)
 
 
-def reference_outputs(case: Case, ref: ModuleType, cfg: dict, inputs, mask, init, weights) -> dict[OutputKey, object]:
-    """The reference's outputs of every call, keyed like Keras's (reset_state() zeroes the state, §7)."""
+def reference_outputs(case: Case, ref: ModuleType, cfg: dict, inputs, mask, init, weights,
+                      dtype: str | None = None) -> dict[OutputKey, object]:
+    """The reference's outputs of every call, keyed like Keras's (reset_state() zeroes the state, §7);
+    ``dtype``: computed in that compute dtype instead of float64."""
     if not case.calls:
-        return {OutputKey(k): v for k, v in ref.run(cfg, inputs[0], weights, mask, init).items()}
+        return {OutputKey(k): v for k, v in ref.run(cfg, inputs[0], weights, mask, init, dtype=dtype).items()}
     outputs, states = {}, init
     for call, x in enumerate(inputs, start=1):
         if call in case.calls.reset_before:
             states = None
-        result, states = ref.forward(cfg, x, weights, mask, states)
+        result, states = ref.forward(cfg, x, weights, mask, states, dtype=dtype)
         outputs.update({OutputKey(k, call): v for k, v in result.items()})
     return outputs
 
@@ -150,6 +153,9 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
         found += checks.dropout(case, cfg, fed[0], run.outputs, run.weights, fed_init, ref, options.tf32)
     else:
         found += checks.outputs(case, run.outputs, expected, compute, options.tf32)
+        if compute in HALF:
+            emulated = reference_outputs(case, ref, cfg, fed, arrays.mask, fed_init, run.weights, compute)
+            found += checks.precision(case, run.outputs, expected, emulated)
     reference_seconds = time.perf_counter() - t0
     found += checks.params(case, cfg, run.params)
     found += checks.golden(case, run.outputs, arrays.golden_outputs or {}, options.tf32)

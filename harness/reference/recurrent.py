@@ -5,7 +5,10 @@ It never imports Keras.  It takes the weights the harness read from the real lay
 so a wrong layout in the reference shows up as a failing case.  One set of cell equations
 serves inference and training: a cell step takes optional dropout masks (``DropoutMasks``),
 which is how the training-mode check (reference/dropout.py) reproduces Keras's dropout with
-exactly these equations.  Layout facts (gate order, weight shapes, output names) come from
+exactly these equations.  The same equations also run in a half-precision compute dtype
+(``dtype=``): each operation rounds its result as Keras's ops do (matmuls accumulate in
+float32, activations are rounded once), which gives the size of the rounding noise a layer
+computed in that dtype must show (checks.precision).  Layout facts (gate order, weight shapes, output names) come from
 harness/layers.py.  Sections (§) point at docs/semantics.md.
 """
 from __future__ import annotations
@@ -100,6 +103,21 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
+def _rounded_once(f: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """``f`` evaluated in float64 and rounded once to its argument's dtype (a no-op in float64)."""
+    def g(v: Array) -> Array:
+        v = np.asarray(v)
+        return f(v) if v.dtype == np.float64 else f(v.astype(np.float64)).astype(v.dtype)
+    return g
+
+
+def _matmul(a: Array, b: Array) -> Array:
+    """``a @ b``; in a half dtype, accumulated in float32 and rounded once (as TF, JAX and torch do)."""
+    if a.dtype == np.float64:
+        return a @ b
+    return (a.astype(np.float32) @ b.astype(np.float32)).astype(a.dtype)
+
+
 def activation(name: str | None) -> Callable[[Array], Array]:
     return ACTIVATIONS["linear" if name is None else name]
 
@@ -122,16 +140,16 @@ def _masked(v: Array, masks: tuple[Array, ...], gate: int) -> Array:
     """``v`` as gate ``gate`` sees it: times its dropout mask (a shared one, or its own)."""
     if not masks:
         return v
-    return v * masks[gate if len(masks) > 1 else 0]
+    return v * np.asarray(masks[gate if len(masks) > 1 else 0], dtype=v.dtype)
 
 
 def _project(v: Array, blocks: list[Array], masks: tuple[Array, ...]) -> list[Array]:
     """``v`` times each gate block of a kernel, each gate with its dropout mask."""
-    return [_masked(v, masks, g) @ block for g, block in enumerate(blocks)]
+    return [_matmul(_masked(v, masks, g), block) for g, block in enumerate(blocks)]
 
 
 def _lstm_step(cfg: Mapping, w: Mapping[str, Array]):
-    act, ract = activation(cfg["activation"]), activation(cfg["recurrent_activation"])
+    act, ract = _rounded_once(activation(cfg["activation"])), _rounded_once(activation(cfg["recurrent_activation"]))
     kernel = np.split(w["kernel"], 4, axis=-1)  # §1 gate order [i, f, c, o]
     rec = np.split(w["recurrent_kernel"], 4, axis=-1)
     bias = np.split(w["bias"], 4, axis=-1) if "bias" in w else [0.0] * 4
@@ -148,11 +166,11 @@ def _lstm_step(cfg: Mapping, w: Mapping[str, Array]):
 
 
 def _gru_step(cfg: Mapping, w: Mapping[str, Array]):
-    act, ract = activation(cfg["activation"]), activation(cfg["recurrent_activation"])
+    act, ract = _rounded_once(activation(cfg["activation"])), _rounded_once(activation(cfg["recurrent_activation"]))
     kernel = np.split(w["kernel"], 3, axis=-1)  # §2 gate order [z, r, h]
     rec = np.split(w["recurrent_kernel"], 3, axis=-1)
     if cfg["reset_after"]:
-        zeros = np.zeros(3 * cfg["units"])
+        zeros = np.zeros(3 * cfg["units"], dtype=w["kernel"].dtype)
         b_x, b_h = (w["bias"][0], w["bias"][1]) if "bias" in w else (zeros, zeros)
         bx, bh = np.split(b_x, 3, axis=-1), np.split(b_h, 3, axis=-1)
 
@@ -170,9 +188,9 @@ def _gru_step(cfg: Mapping, w: Mapping[str, Array]):
         def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
             (h,) = states
             xz, xr, xh = (p + bg for p, bg in zip(_project(x_t, kernel, drop.inputs), b))
-            z = ract(xz + _masked(h, drop.recurrent, 0) @ rec[0])
-            r = ract(xr + _masked(h, drop.recurrent, 1) @ rec[1])
-            h_hat = act(xh + (r * _masked(h, drop.recurrent, 2)) @ rec[2])  # reset applied before the matmul
+            z = ract(xz + _matmul(_masked(h, drop.recurrent, 0), rec[0]))
+            r = ract(xr + _matmul(_masked(h, drop.recurrent, 1), rec[1]))
+            h_hat = act(xh + _matmul(r * _masked(h, drop.recurrent, 2), rec[2]))  # reset applied before the matmul
             h_new = z * h + (1.0 - z) * h_hat
             return h_new, [h_new]
 
@@ -180,7 +198,7 @@ def _gru_step(cfg: Mapping, w: Mapping[str, Array]):
 
 
 def _simple_step(cfg: Mapping, w: Mapping[str, Array]):
-    act = activation(cfg["activation"])
+    act = _rounded_once(activation(cfg["activation"]))
     bias = w.get("bias", 0.0)
 
     def step(x_t: Array, states: list[Array], drop: DropoutMasks = NO_DROPOUT):
@@ -199,25 +217,27 @@ CELLS = {"LSTM": _lstm_step, "GRU": _gru_step, "SimpleRNN": _simple_step}
 
 def run_rnn(cfg: Mapping, x: Array, weights: Mapping[str, Array], mask: Array | None = None,
             initial_state: list[Array] | None = None, zero_output_for_mask: bool | None = None,
-            dropout: DropoutMasks = NO_DROPOUT):
+            dropout: DropoutMasks = NO_DROPOUT, dtype: str | None = None):
     """One recurrent layer over a (B, T, F) input.
 
     Returns (outputs in processing order (B, T, U), last output (B, U), final states).
     Masked steps keep the states and repeat the previous output, which starts at zero, not h0
     (§6); with zero_output_for_mask they output zero.  go_backwards iterates from T-1 down and
     leaves the sequence in processing order (§5).  ``dropout`` masks are reused at every step (§9).
+    ``dtype`` (a compute dtype name; None: float64) is what every value is rounded to.
     """
-    x = np.asarray(x, dtype=np.float64)
-    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    dt = layers.numpy_dtype(dtype) if dtype else np.float64
+    x = np.asarray(x).astype(dt)
+    w = {k: np.asarray(v).astype(dt) for k, v in weights.items()}
     batch, steps = x.shape[0], x.shape[1]
     units = cfg["units"]
     n_states = len(layers.state_names(cfg["class"]))
-    states = ([np.asarray(s, dtype=np.float64) for s in initial_state] if initial_state is not None
-              else [np.zeros((batch, units)) for _ in range(n_states)])
+    states = ([np.asarray(s).astype(dt) for s in initial_state] if initial_state is not None
+              else [np.zeros((batch, units), dtype=dt) for _ in range(n_states)])
     zero_out = cfg["zero_output_for_mask"] if zero_output_for_mask is None else zero_output_for_mask
     step = CELLS[cfg["class"]](cfg, w)
     order = range(steps - 1, -1, -1) if cfg["go_backwards"] else range(steps)
-    prev = np.zeros((batch, units))
+    prev = np.zeros((batch, units), dtype=dt)
     outputs = []
     for t in order:
         out, new_states = step(x[:, t], states, dropout)
@@ -227,30 +247,32 @@ def run_rnn(cfg: Mapping, x: Array, weights: Mapping[str, Array], mask: Array | 
             out = np.where(keep, out, 0.0 if zero_out else prev)
         states, prev = new_states, out
         outputs.append(out)
-    seq = np.stack(outputs, axis=1) if outputs else np.zeros((batch, 0, units))
+    seq = np.stack(outputs, axis=1) if outputs else np.zeros((batch, 0, units), dtype=dt)
     return seq, prev, states
 
 
-def _single(cfg: Mapping, x, weights, mask, initial_state, zero_output_for_mask=None, dropout=NO_DROPOUT):
-    seq, last, states = run_rnn(cfg, x, weights, mask, initial_state, zero_output_for_mask, dropout)
+def _single(cfg: Mapping, x, weights, mask, initial_state, zero_output_for_mask=None, dropout=NO_DROPOUT,
+            dtype=None):
+    seq, last, states = run_rnn(cfg, x, weights, mask, initial_state, zero_output_for_mask, dropout, dtype)
     out = seq if cfg["return_sequences"] else last
     return out, states
 
 
 def run(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
-        initial_state: list[Array] | None = None) -> dict[str, Array]:
+        initial_state: list[Array] | None = None, dtype: str | None = None) -> dict[str, Array]:
     """Everything the layer returns, by name (layers.output_names), from the reference."""
-    return forward(cfg, x, weights, mask, initial_state)[0]
+    return forward(cfg, x, weights, mask, initial_state, dtype=dtype)[0]
 
 
 def forward(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
-            initial_state: list[Array] | None = None,
-            dropout: DropoutMasks = NO_DROPOUT) -> tuple[dict[str, Array], list[Array]]:
+            initial_state: list[Array] | None = None, dropout: DropoutMasks = NO_DROPOUT,
+            dtype: str | None = None) -> tuple[dict[str, Array], list[Array]]:
     """The named outputs and the final states in Keras's order (what a stateful layer keeps).
 
-    ``dropout`` applies to a plain layer only (the training check takes no Bidirectional)."""
+    ``dropout`` applies to a plain layer only (the training check takes no Bidirectional);
+    ``dtype`` rounds every operation to a compute dtype (None: float64)."""
     if cfg["class"] != "Bidirectional":
-        out, states = _single(cfg, x, weights, mask, initial_state, dropout=dropout)
+        out, states = _single(cfg, x, weights, mask, initial_state, dropout=dropout, dtype=dtype)
         result = {"output": out}
         if cfg["return_state"]:
             result.update(zip(layers.state_names(cfg["class"]), states))
@@ -262,8 +284,8 @@ def forward(cfg: Mapping, x: Array, weights: Mapping, mask: Array | None = None,
         init_f, init_b = initial_state[:n_fw], initial_state[n_fw:]
     # §4: zero_output_for_mask is forced to return_sequences on both directions.
     zf = fcfg["return_sequences"]
-    y, st_f = _single(fcfg, x, weights["forward"], mask, init_f, zf)
-    y_rev, st_b = _single(bcfg, x, weights["backward"], mask, init_b, zf)
+    y, st_f = _single(fcfg, x, weights["forward"], mask, init_f, zf, dtype=dtype)
+    y_rev, st_b = _single(bcfg, x, weights["backward"], mask, init_b, zf, dtype=dtype)
     if fcfg["return_sequences"]:
         y_rev = y_rev[:, ::-1]  # back to input time order, only for sequences
     mode = cfg["merge_mode"]
