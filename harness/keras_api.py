@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # Kinds of argument values (checked by schema.py).
-UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, LAYER, NAME = (
+UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, LAYER, NAME, IMPLEMENTATION = (
     "positive integer", "boolean", "number in [0, 1]", "activation", "initializer",
     "name or null", "integer or null", "one of auto, true, false", "merge mode",
-    "layer mapping", "string")
+    "layer mapping", "string", "1 or 2")
+IMPLEMENTATIONS = (1, 2)
 
 _CELL_COMMON = {
     "units": (None, UNITS),
@@ -43,10 +44,12 @@ _CELL_COMMON = {
 }
 
 LAYER_ARGS: dict[str, dict[str, tuple[object, str]]] = {
+    # implementation: LSTM/GRU take it through **kwargs and hand it to the cell; 1 computes each
+    # gate with its own slice of the kernels (and draws one dropout mask per gate).
     "LSTM": {**_CELL_COMMON, "recurrent_activation": ("sigmoid", ACTIVATION),
-             "unit_forget_bias": (True, BOOL), "use_cudnn": ("auto", CUDNN)},
+             "unit_forget_bias": (True, BOOL), "use_cudnn": ("auto", CUDNN), "implementation": (2, IMPLEMENTATION)},
     "GRU": {**_CELL_COMMON, "recurrent_activation": ("sigmoid", ACTIVATION),
-            "reset_after": (True, BOOL), "use_cudnn": ("auto", CUDNN)},
+            "reset_after": (True, BOOL), "use_cudnn": ("auto", CUDNN), "implementation": (2, IMPLEMENTATION)},
     "SimpleRNN": dict(_CELL_COMMON),
     "Bidirectional": {"layer": (None, LAYER), "merge_mode": ("concat", MERGE),
                       "backward_layer": (None, LAYER), "name": (None, NAME)},
@@ -58,7 +61,8 @@ for _cls in ("LSTM", "GRU", "SimpleRNN"):
     LAYER_ARGS[_cls]["time_major"] = (False, BOOL)
 RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 # Arguments that exist only as **kwargs of a base class, not in the layer's own signature.
-BASE_CLASS_ARGS = {"zero_output_for_mask": "RNN", "name": "Layer"}
+# ("cell": popped from the layer's own **kwargs and given to its cell.)
+BASE_CLASS_ARGS = {"zero_output_for_mask": "RNN", "name": "Layer", "implementation": "cell"}
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 # Activation names Keras 3 accepts in a recurrent layer (keras/src/activations/__init__.py

@@ -189,10 +189,11 @@ def _active(rate: float) -> bool:
 def dropout_masks(cfg: Mapping) -> tuple[int, int]:
     """(input masks, recurrent masks) one cell draws per call.
 
-    ``recurrent_dropout > 0`` runs LSTM/GRU on the per-gate path, with one input mask and one
-    recurrent mask per gate; otherwise one input mask is shared by all gates.  SimpleRNN has
-    one of each (keras/src/layers/rnn/{lstm,gru,simple_rnn}.py, Keras 3)."""
-    per_gate = cfg["class"] != "SimpleRNN" and _active(cfg["recurrent_dropout"])
+    ``recurrent_dropout > 0`` or ``implementation=1`` runs LSTM/GRU on the per-gate path, with one
+    input mask and one recurrent mask per gate; otherwise one input mask is shared by all gates.
+    SimpleRNN has one of each (Keras 3.15 ``LSTMCell.__init__``/``GRUCell.__init__`` set
+    ``dropout_mask_count``; ``DropoutRNNCell._create_dropout_mask``)."""
+    per_gate = cfg["class"] != "SimpleRNN" and (_active(cfg["recurrent_dropout"]) or cfg.get("implementation") == 1)
     k = gates(cfg["class"]) if per_gate else 1
     return (k if _active(cfg["dropout"]) else 0), (k if _active(cfg["recurrent_dropout"]) else 0)
 

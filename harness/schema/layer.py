@@ -92,6 +92,8 @@ def check_layer(ck: Checker, node: LineDict, key: str, field: str, nested: bool 
             if not (value == "auto" or isinstance(value, bool)):
                 ck.must_be(layer, arg, f, "auto, true or false", value)
                 ok = False
+        elif kind == api.IMPLEMENTATION:
+            ok &= ck.choice(layer, arg, f, api.IMPLEMENTATIONS, "implementation") is not None
         elif kind == api.MERGE:
             if value == "none":
                 layer[arg] = None

@@ -59,6 +59,13 @@ def test_every_table_entry_is_a_real_argument(layer_class):
             problems.append(f"{name}: not in keras.layers.RNN either")
         elif base == "Layer" and name not in inspect.signature(keras.layers.Layer.__init__).parameters:
             problems.append(f"{name}: not an argument of keras.layers.Layer")
+        elif base == "cell":
+            default = api.LAYER_ARGS[layer_class][name][0]
+            other = next(v for v in api.IMPLEMENTATIONS if v != default)
+            if getattr(getattr(keras.layers, layer_class)(2, **{name: other}).cell, name, None) != other:
+                problems.append(f"{name}: keras.layers.{layer_class} does not hand it to its cell")
+            if getattr(getattr(keras.layers, layer_class)(2).cell, name, None) != default:
+                problems.append(f"{name}: the cell's default is not {default!r}")
     assert problems == []
 
 
