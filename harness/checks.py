@@ -9,7 +9,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import layers, model_layers
+from . import dropout_stats, layers, model_layers
 from .case import Case, OutputKey
 from .compare import compare
 from .errors import KerasRaised
@@ -154,7 +154,7 @@ def dropout(case: Case, cfg: Mapping, x: np.ndarray, actual: Outputs, weights: M
     dropped = any(f.kept < 1.0 for f in fits)
     out.append(Check("dropout applied", dropped, "some mask entries were dropped" if dropped else
                      "training: true, but every row matches the all-kept masks: Keras applied no dropout"))
-    return out
+    return out + dropout_stats.checks(fits, cfg)
 
 
 def params(case: Case, cfg: Mapping, keras_params: int) -> list[Check]:

@@ -43,6 +43,7 @@ class RowFit:
     error: float  # max abs error of the best candidate over every output
     passed: bool  # every element of every output within atol + rtol*|keras|
     kept: float  # fraction of mask entries kept in that candidate
+    masks: DropoutMasks = DropoutMasks()  # that candidate: each mask one row of 0 or 1/(1-p) entries
 
 
 def fit_rows(cfg: Mapping, x: np.ndarray, weights: Mapping, keras_outputs: Mapping[str, np.ndarray],
@@ -65,7 +66,8 @@ def fit_rows(cfg: Mapping, x: np.ndarray, weights: Mapping, keras_outputs: Mappi
             err = np.maximum(err, diff.max(axis=1))
             slack = np.minimum(slack, (allowed - diff).min(axis=1))
         best = int(np.argmax(slack))
-        chosen = [m[best] for m in masks.inputs + masks.recurrent]
-        kept = float(np.mean(np.concatenate(chosen) > 0)) if chosen else 1.0
-        fits.append(RowFit(b, float(err[best]), bool(slack[best] >= 0), kept))
+        chosen = DropoutMasks(tuple(m[best] for m in masks.inputs), tuple(m[best] for m in masks.recurrent))
+        entries = chosen.inputs + chosen.recurrent
+        kept = float(np.mean(np.concatenate(entries) > 0)) if entries else 1.0
+        fits.append(RowFit(b, float(err[best]), bool(slack[best] >= 0), kept, chosen))
     return fits
