@@ -172,9 +172,19 @@ def check_mask(ck: Checker, case: LineDict, inp: InputSpec, via: str) -> MaskSpe
 
 def check_initial_state(ck: Checker, case: LineDict, layer: dict, inp: InputSpec) -> Any:
     value = case["initial_state"]
+    full = api.with_defaults(layer)
+    if value is not None and layers.is_bidirectional(full) and not expects_error(case):
+        # Keras 3.15 Bidirectional.call cuts initial_state at len // 2 (tf_keras too, and refuses
+        # an odd count): directions with unequal state counts cannot receive one.
+        fw, bw = (len(layers.state_names(c["class"])) for c in layers.cells(full))
+        if fw != bw:
+            ck.fail(case, "initial_state", "initial_state",
+                    "cannot be given to this Bidirectional: Keras splits initial_state in half between "
+                    f"the directions, and the forward layer has {fw} states, the backward layer {bw}",
+                    "no initial_state, or an expect.error case (cases/errors/bidirectional.yaml)", show(value))
+            return None
     if value in ("zeros", "random") or value is None:
         return value
-    full = api.with_defaults(layer)
     units = layers.state_units(full)
     n = len(units)
     # An expect.error case may give counts and shapes Keras must reject; they need only be arrays.

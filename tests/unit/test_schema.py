@@ -455,13 +455,33 @@ def test_golden_reference(tmp_path):
 
 
 def test_bidirectional_initial_state_counts_each_direction(tmp_path):
-    """LSTM forward [h, c] + GRU backward [h]: three states (widths 2, 2, 3), not twice the forward."""
+    """LSTM(2) forward + LSTM(3) backward: four states of widths 2, 2, 3, 3, not twice the forward."""
     path = tmp_path / "c.yaml"
     path.write_text(
         "cases:\n  - id: c1\n    layer:\n      class: Bidirectional\n"
         "      layer: {class: LSTM, units: 2}\n"
-        "      backward_layer: {class: GRU, units: 3, go_backwards: true}\n"
+        "      backward_layer: {class: LSTM, units: 3, go_backwards: true}\n"
         "    input: {batch: 1, timesteps: 2, features: 1}\n"
-        "    initial_state: [[[0, 0]], [[0, 0]], [[0, 0, 0]]]\n", encoding="utf-8")
+        "    initial_state: [[[0, 0]], [[0, 0]], [[0, 0, 0]], [[0, 0, 0]]]\n", encoding="utf-8")
     (case,) = schema.load_file(path, display="c.yaml")
-    assert [len(s[0]) for s in case.initial_state] == [2, 2, 3]
+    assert [len(s[0]) for s in case.initial_state] == [2, 2, 3, 3]
+
+
+def test_bidirectional_with_unequal_state_counts_takes_no_initial_state(tmp_path):
+    """Keras splits initial_state in half: LSTM forward [h, c] + GRU backward [h] cannot be split."""
+    path = tmp_path / "c.yaml"
+    body = ("cases:\n  - id: c1\n    layer:\n      class: Bidirectional\n"
+            "      layer: {class: LSTM, units: 2}\n"
+            "      backward_layer: {class: GRU, units: 3, go_backwards: true}\n"
+            "    input: {batch: 1, timesteps: 2, features: 1}\n"
+            "    initial_state: random\n")
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(CaseSchemaError) as info:
+        schema.load_file(path, display="c.yaml")
+    assert str(info.value) == (
+        "c.yaml:8: case 'c1': initial_state: cannot be given to this Bidirectional: Keras splits "
+        "initial_state in half between the directions, and the forward layer has 2 states, the backward "
+        "layer 1 (expected no initial_state, or an expect.error case (cases/errors/bidirectional.yaml), "
+        "got 'random')")
+    path.write_text(body + "    expect: {error: {type: IndexError}}\n", encoding="utf-8")
+    assert len(schema.load_file(path)) == 1
