@@ -91,6 +91,35 @@ def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: 
     return out
 
 
+# A case is ill-conditioned in its compute dtype when rounding to that dtype alone (the
+# reference run in it, each op rounded) moves some element by more than this fraction of the
+# element's allowance: a correct Keras could then pass or fail by its summation order.
+# Measured on the bundled cases: at most 0.18 (Keras 3.15.1 weights, CPU).
+CONDITION_LIMIT = 0.5
+
+
+def ill_conditioned(case: Case, expected: Outputs, emulated: Outputs, compute: str, tf32: bool = False) -> str | None:
+    """Why no Keras computing in ``compute`` can be judged against the reference here, or None."""
+    largest = float(np.finfo(layers.numpy_dtype(compute)).max)
+    for key, value in expected.items():
+        v = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(v).all():
+            return f"ill-conditioned: the float64 reference itself overflows ({key} holds inf or NaN)"
+        if v.size and float(np.abs(v).max()) > largest:
+            return (f"ill-conditioned: the float64 reference reaches {float(np.abs(v).max()):.2g} in {key}, beyond "
+                    f"{compute}'s largest {largest:.2g}, so Keras must overflow")
+        m = np.asarray(emulated[key], dtype=np.float64)
+        tol = resolve(case, key, tf32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            used = np.abs(m - v) / (tol.atol + tol.rtol * np.abs(v))
+        worst = float(np.nanmax(np.where(np.isfinite(m), used, np.inf))) if used.size else 0.0
+        if worst > CONDITION_LIMIT:
+            return (f"ill-conditioned: rounding to {compute} alone moves the reference's {key} by {worst:.2g} times "
+                    f"its allowance ({tol}), more than {CONDITION_LIMIT:g}: a correct Keras could pass or fail "
+                    "by its summation order")
+    return None
+
+
 # Half precision: Keras's rounding noise against the float64 reference (rms over every output)
 # must be that of a computation in the compute dtype (the reference run in that dtype, each op
 # rounded).  Measured on the bundled half-precision cases that pass (Keras 3.15.1 on TF 2.21,

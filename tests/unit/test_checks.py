@@ -1,0 +1,43 @@
+"""Pure checks (harness/checks.py) on hand-made outputs: no Keras, no run."""
+from __future__ import annotations
+
+import numpy as np
+
+from harness import checks
+from harness.case import Case, InputSpec, OutputKey
+
+OUT = OutputKey("output")
+
+
+def case(dtype: str = "float32") -> Case:
+    return Case(base_id="c", path="c.yaml", line=1, about="", layer={"class": "GRU", "units": 2},
+                input=InputSpec(2, 3, 2), dtype=dtype)
+
+
+def test_a_reference_beyond_float32_is_refused():
+    # 1e39 > float32's largest 3.4e38
+    why = checks.ill_conditioned(case(), {OUT: np.array([1e39])}, {OUT: np.array([1e39])}, "float32")
+    assert why.startswith("ill-conditioned: the float64 reference reaches 1e+39 in output, "
+                          "beyond float32's largest 3.4e+38")
+
+
+def test_rounding_that_uses_more_than_half_the_allowance_is_refused():
+    # allowance at 1.0 is 1e-5 + 1e-5 = 2e-5; a move of 1.2e-5 uses 0.6 of it (> 0.5), 8e-6 uses 0.4
+    expected = {OUT: np.array([1.0, 1.0])}
+    assert checks.ill_conditioned(case(), expected, {OUT: np.array([1.0 + 1.2e-5, 1.0])}, "float32")
+    assert checks.ill_conditioned(case(), expected, {OUT: np.array([1.0 + 8e-6, 1.0])}, "float32") is None
+
+
+def test_precision_ratio_by_hand():
+    # the emulation deviates by 1e-3 everywhere (rms 1e-3); Keras by 2e-3: ratio 2, inside [0.7, 3]
+    n = 100
+    exp = {OUT: np.zeros(n)}
+    (check,) = checks.precision(case("float16"), {OUT: np.full(n, 2e-3)}, exp, {OUT: np.full(n, 1e-3)})
+    assert check.passed and "2.00 times that of a float16 computation" in check.detail
+    (louder,) = checks.precision(case("float16"), {OUT: np.full(n, 4e-3)}, exp, {OUT: np.full(n, 1e-3)})
+    assert not louder.passed and "narrower dtype than float16" in louder.detail
+    (quieter,) = checks.precision(case("float16"), {OUT: np.full(n, 5e-4)}, exp, {OUT: np.full(n, 1e-3)})
+    assert not quieter.passed and "wider dtype than float16" in quieter.detail
+    # fewer than 96 elements: no judgement at all
+    few = {OUT: np.full(10, 4e-3)}, {OUT: np.zeros(10)}, {OUT: np.full(10, 1e-3)}
+    assert checks.precision(case("float16"), *few) == []
