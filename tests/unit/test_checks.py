@@ -41,3 +41,9 @@ def test_precision_ratio_by_hand():
     # fewer than 96 elements: no judgement at all
     few = {OUT: np.full(10, 4e-3)}, {OUT: np.zeros(10)}, {OUT: np.full(10, 1e-3)}
     assert checks.precision(case("float16"), *few) == []
+
+
+def test_a_non_finite_reference_fails():
+    (check,) = checks.non_finite_reference({OUT: np.array([1.0, np.inf]), OutputKey("h"): np.zeros(2)})
+    assert not check.passed and "holds inf or NaN in output:" in check.detail
+    assert checks.non_finite_reference({OUT: np.zeros(3)}) == []
