@@ -9,7 +9,11 @@ them (importing TensorFlow takes seconds).
 """
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -26,15 +30,48 @@ def flavour() -> str:
     return flavours.current()
 
 
+# Set (to anything) to see the native start-up and kernel log lines of TensorFlow and friends.
+VERBOSE_ENV = "KERAS_EQUIV_VERBOSE"
+
+
+@contextlib.contextmanager
+def _native_logs_hidden(environ=os.environ) -> Iterator[None]:
+    """While the backend is first imported: its C++ start-up lines (oneDNN banner, cuInit errors)
+    go nowhere, and TF_CPP_MIN_LOG_LEVEL=3 keeps its later log lines (``OP_REQUIRES failed`` from
+    expected-error cases) quiet too.  A Python exception still reaches the user."""
+    if environ.get(VERBOSE_ENV):
+        yield
+        return
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def keras():
-    """The Keras module of this process's flavour."""
-    if flavour() == "tf_keras":
-        import tf_keras  # noqa: PLC0415 - Keras 2, imported only when a case runs
+    """The Keras module of this process's flavour (its first import keeps the native logs quiet)."""
+    name = "tf_keras" if flavour() == "tf_keras" else "keras"
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    with _native_logs_hidden():
+        if name == "tf_keras":
+            import tf_keras as module  # noqa: PLC0415 - Keras 2, imported only when a case runs
+        else:
+            import keras as module  # noqa: PLC0415 - Keras 3, imported only when a case runs
+        # The backend initialises its devices on first use: do that here too, while quiet.
+        module.backend.backend()
+        if module.backend.backend() == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415 - the backend itself, already imported by Keras
 
-        return tf_keras
-    import keras as keras3  # noqa: PLC0415 - Keras 3, imported only when a case runs
-
-    return keras3
+            tf.config.list_logical_devices()
+    return module
 
 
 def versions() -> dict[str, str]:

@@ -1,0 +1,30 @@
+"""The Keras session keeps the backend's native log lines off the user's terminal unless asked."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import session
+
+pytest.importorskip("keras")
+ROOT = Path(__file__).resolve().parents[2]
+CASE = f"{ROOT / 'cases' / 'errors' / 'keras_raises.yaml'}"
+NATIVE = ("oneDNN", "cuInit", "OP_REQUIRES", "absl::InitializeLog")
+
+
+def _run(extra_env: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in (session.VERBOSE_ENV, "TF_CPP_MIN_LOG_LEVEL")}
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "-q", CASE], env={**env, **extra_env},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def test_native_logs_are_hidden_by_default_and_shown_when_verbose():
+    assert not [word for word in NATIVE if word in _run({})]
+    shown = _run({session.VERBOSE_ENV: "1"})
+    assert any(word in shown for word in NATIVE)
