@@ -17,7 +17,8 @@ from ..yaml_lines import LineDict
 from .expect import check_expect, check_model_expect, check_requires, check_tolerance
 from .keys import CASE_KEYS, MASK_VIA, MODEL_CASE_KEYS, SECTION_KEYS
 from .layer import check_layer, check_model
-from .messages import Checker, show, suggest
+from .limits import check_limits, check_sizes, check_sweep_points
+from .messages import Checker, clip, show, suggest
 from .sections import (check_calls, check_initial_state, check_input, check_mask, check_model_input,
                        check_training, check_weights)
 
@@ -120,8 +121,9 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
             shapes = {k: shapes[case.OutputKey(k.name)] for k in layers.output_keys(full, calls.count)}
         if training:
             check_training(ck, raw, full, fields["input"], fields["mask"], calls)
-        expect = check_expect(ck, raw, shapes) if "expect" in raw else case.Expect()
         fields.update(training=training, calls=calls)
+        expect = check_expect(ck, raw, shapes) if "expect" in raw else case.Expect()
+    check_sizes(ck, raw, fields, shapes)
     tolerance = check_tolerance(ck, raw, shapes) if "tolerance" in raw else {}
     requires = check_requires(ck, raw) if "requires" in raw else {}
     about = raw.get("about", "")
@@ -138,7 +140,7 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
 def sweep_path_ok(raw: LineDict, path: str) -> bool:
     """A sweep path names a field that exists for this case (present or a valid key)."""
     parts = path.split(".")
-    if parts[0] not in CASE_KEYS or parts[0] in ("id", "sweep", "about"):
+    if parts[0] not in CASE_KEYS or parts[0] in ("id", "sweep", "about", "limits"):
         return False
     node: Any = raw
     for part in parts[:-1]:
@@ -159,7 +161,12 @@ def sweep_path_ok(raw: LineDict, path: str) -> bool:
 
 
 def expand(ck: Checker, raw: LineDict, base_id: str, path: str) -> list[case.Case]:
-    """Every sweep point of a raw case (the Cartesian product, first key slowest), on every device."""
+    """Every sweep point of a raw case (the Cartesian product, first key slowest), on every device,
+    within the case's limits (``limits.py``): how many points is counted before expanding."""
+    limits = check_limits(ck, raw)
+    if limits is None:
+        return []
+    ck.limits = limits
     sweep = raw.get("sweep")
     if sweep is None:
         return case_from_point(ck, raw, base_id, (), path)
@@ -170,13 +177,13 @@ def expand(ck: Checker, raw: LineDict, base_id: str, path: str) -> list[case.Cas
     ok = True
     for key, values in sweep.items():
         if not isinstance(key, str) or not sweep_path_ok(raw, key):
-            ck.fail(sweep, key, f"sweep.{key}", "path does not exist in this case",
+            ck.fail(sweep, key, f"sweep.{clip(key)}", "path does not exist in this case",
                     "a dotted path to a case field, such as layer.units", show(key))
             ok = False
         elif not isinstance(values, list) or not values:
-            ck.fail(sweep, key, f"sweep.{key}", "must be a non-empty list", "a list of values", show(values))
+            ck.fail(sweep, key, f"sweep.{clip(key)}", "must be a non-empty list", "a list of values", show(values))
             ok = False
-    if not ok:
+    if not ok or not check_sweep_points(ck, raw, sweep):
         return []
     cases: list[case.Case] = []
     seen: set[str] = set()
@@ -203,6 +210,6 @@ def expand(ck: Checker, raw: LineDict, base_id: str, path: str) -> list[case.Cas
     twice = [cid for cid, n in Counter(c.id for c in cases).items() if n > 1]
     if twice:
         ck.fail(raw, "sweep", "sweep", "two sweep points get the same id",
-                "values that differ as written", repr(twice[0]))
+                "values that differ as written", show(twice[0]))
         return []
     return cases

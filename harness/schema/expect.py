@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from .. import keras_api as api
 from .. import kernels
@@ -17,6 +16,8 @@ from .keys import BACKENDS, EXPECT_KEYS, MODEL_EXPECT_KEYS, REQUIRES_KEYS, TOLER
 from .messages import Checker, is_int, show, suggest
 
 Shapes = Mapping[OutputKey, tuple[int, ...]]
+# An atol or rtol above this passes nearly anything: the case must say why (tolerance.reason).
+LOOSE_TOLERANCE = 1.0
 
 
 def by_name(keys: Iterable[OutputKey]) -> dict[str, OutputKey]:
@@ -108,7 +109,7 @@ def check_expect(ck: Checker, case: LineDict, shapes: Shapes) -> Expect | None:
         if written is None:
             return None
         name, _, recorded_id = written.partition("::")  # FILE.h5 or FILE.h5::recorded-case-id
-        path = Path(ck.path).parent / name if not Path(name).is_absolute() else Path(name)
+        path = ck.folder / name  # an absolute name stays itself
         if not path.is_file():
             ck.fail(node, "golden", "expect.golden", "no such golden file (paths are relative to the case file)",
                     "an HDF5 file written by keras-equiv record", show(name))
@@ -152,7 +153,8 @@ def check_model_expect(ck: Checker, raw: LineDict, n_layers: int, shapes: Shapes
 
 
 def check_tolerance(ck: Checker, case: LineDict, keys: Iterable[OutputKey]) -> dict | None:
-    """``{atol, rtol}`` for every output (key ``"*"``), or per output name."""
+    """``{atol, rtol}`` for every output (key ``"*"``), or per output name; one above
+    ``LOOSE_TOLERANCE`` needs a ``reason`` beside it (kept in the dict, as ``"reason"``)."""
     node = ck.mapping(case, "tolerance", "tolerance")
     if node is None:
         return None
@@ -170,12 +172,25 @@ def check_tolerance(ck: Checker, case: LineDict, keys: Iterable[OutputKey]) -> d
             per_output[names[name]] = (f"tolerance.{name}", sub)
     out = {}
     for key, (prefix, sub) in per_output.items():
-        clean = {}
+        clean: dict = {}
         for arg in sub:
+            if arg == "reason":
+                reason = sub[arg]
+                if not isinstance(reason, str) or not reason.strip():
+                    ck.fail(sub, arg, f"{prefix}.reason", "must say why the tolerance is loose", "a non-empty string",
+                            show(reason))
+                    return None
+                clean[arg] = reason
+                continue
             got = ck.number(sub, arg, f"{prefix}.{arg}", lo=0.0)
             if got is None:
                 return None
             clean[arg] = got
+        loose = [arg for arg in ("atol", "rtol") if clean.get(arg, 0.0) > LOOSE_TOLERANCE]
+        if loose and "reason" not in clean:
+            ck.fail(sub, loose[0], f"{prefix}.{loose[0]}", f"is above {LOOSE_TOLERANCE:g}, which needs a reason",
+                    f"{prefix}.reason saying why", show(sub[loose[0]]))
+            return None
         out[key] = clean
     return out
 

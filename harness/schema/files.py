@@ -41,9 +41,11 @@ class IdRegistry:
 def load_file(path: str | Path, display: str | None = None) -> list[Case]:
     """Validate one case file and expand it; raises CaseSchemaError listing every problem.
 
-    ``display`` is how messages (and each Case's ``path``) name the file; the path itself by default."""
+    ``display`` is how messages (and each Case's ``path``) name the file; the path itself by default.
+    Paths written in the file (``expect.golden``) are relative to the folder of ``path``, whatever
+    ``display`` says and whatever the current directory."""
     shown = display or str(path)
-    ck = Checker(shown)
+    ck = Checker(shown, folder=Path(path).parent)  # paths in the file: against where it is, not its name
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -51,8 +53,8 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
     try:
         doc = load(text)
     except yaml.YAMLError as exc:
-        raise CaseSchemaError([SchemaProblem(shown, error_line(exc), None, None,
-                                             f"invalid YAML: {yaml_problem(exc)}")]) from None
+        raise CaseSchemaError([SchemaProblem(shown, error_line(exc), None, None, f"invalid YAML: {yaml_problem(exc)}",
+                                             getattr(exc, "expected", None), getattr(exc, "got", None))]) from None
     if doc is None:
         raise CaseSchemaError([SchemaProblem(shown, None, None, None, "file is empty",
                                              "a mapping with a 'cases:' list", "nothing")])

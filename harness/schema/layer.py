@@ -87,10 +87,10 @@ def check_layer(ck: Checker, node: LineDict, key: str, field: str, nested: bool 
             check_initializer(ck, layer, arg, f)
         elif kind == api.SEED:
             if value is not None and (not is_int(value) or value < 0):
-                ck.fail(layer, arg, f, "must be a non-negative integer or null", "an integer", show(value))
+                ck.must_be(layer, arg, f, "a non-negative integer or null", value, "number")
         elif kind == api.CUDNN:
             if not (value == "auto" or isinstance(value, bool)):
-                ck.must_be(layer, arg, f, "auto, true or false", value)
+                ck.must_be(layer, arg, f, "auto, true or false", value, "bool")
                 ok = False
         elif kind == api.IMPLEMENTATION:
             ok &= ck.choice(layer, arg, f, api.IMPLEMENTATIONS, "implementation") is not None

@@ -3,23 +3,47 @@
 
 A message is ``path:line: case 'id': field: problem (expected ..., got ...)``; where the problem
 already states the requirement (``must be a positive integer``) only what was received follows
-(``layer.units: must be a positive integer, got '8'``).
+(``layer.units: must be a positive integer, got '8'``).  A received value is echoed in at most
+``SHOW_CHARS`` characters (a longer one is cut, with an ellipsis and its length).  A plain
+scalar YAML 1.1 reads otherwise (``yes``, ``010``: see ``yaml_lines``) gets a note saying what to
+write instead: ``must be true or false, got 'yes' (YAML 1.1 reads yes as true; write true)``.
 """
 from __future__ import annotations
 
 import difflib
 import math
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SchemaProblem
-from ..yaml_lines import LineDict
+from ..yaml_lines import INT_DIGITS, LineDict, Yaml11Str, short
+from .keys import LIMIT_DEFAULTS
+
+# The most characters a received value takes in a message.
+SHOW_CHARS = 60
 
 
 def show(value: Any) -> str:
-    """How a received value is written in a message."""
+    """How a received value is written in a message: at most SHOW_CHARS characters."""
+    text = _show(value)
+    if len(text) <= SHOW_CHARS:
+        return text
+    if isinstance(value, str):  # the quote kept, and how long the whole string is
+        return f"{text[:SHOW_CHARS - 4]}...{text[0]} ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{text[:SHOW_CHARS - 4]}... ({len(text.lstrip('-'))} digits)"
+    return short(text, SHOW_CHARS)
+
+
+def clip(word: Any) -> str:
+    """A key as part of a field name (``sweep.KEY``), cut as ``show`` cuts a value."""
+    return short(word, SHOW_CHARS)
+
+
+def _show(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -29,12 +53,36 @@ def show(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        flat = all(v is None or isinstance(v, (bool, int, float, str)) for v in value)
-        text = "[" + ", ".join(show(v) for v in value) + "]"
-        return text if flat and len(text) <= 60 else f"a list of {len(value)}"
+        flat = len(value) <= SHOW_CHARS and all(v is None or isinstance(v, (bool, int, float, str)) for v in value)
+        text = "[" + ", ".join(show(v) for v in value) + "]" if flat else ""
+        return text if flat and len(text) <= SHOW_CHARS else f"a list of {len(value)}"
+    if isinstance(value, int) and value.bit_length() > 10_000:  # Python writes no int of over 4300 digits
+        return f"an integer of about {int(value.bit_length() * math.log10(2))} digits"
     if isinstance(value, (int, float)):
         return repr(value)
     return f"{value} (a {type(value).__name__})"
+
+
+def yaml11_note(value: Any, want: str) -> str:
+    """`` (YAML 1.1 reads yes as true; write true)`` where ``want`` ("bool" or "number") is what
+    the field takes and ``value`` is a plain scalar YAML 1.1 reads as one; else nothing."""
+    if not isinstance(value, Yaml11Str) or value.kind != want:
+        return ""
+    text, read = str(value), value.yaml11
+    if want == "bool":
+        return f" (YAML 1.1 reads {text} as {show(read)}; write {show(read)})"
+    if len(text) > INT_DIGITS or isinstance(read, int) and read.bit_length() > 3 * INT_DIGITS:
+        return ""  # no number worth writing out (and Python reads no decimal of over 4300 digits)
+    digits = text.lstrip("+-")
+    if len(digits) > 1 and digits.isdigit():  # a leading zero: 010, 08
+        decimal = str(int(text))
+        if read is None or str(read) == decimal:
+            return f" (write {decimal})"
+        return f" (write {decimal}, or {read} if you meant octal)"
+    if read is None or isinstance(read, float) and not math.isfinite(read):
+        return ""
+    base = ", in base 60" if ":" in text else ""
+    return f" (YAML 1.1 reads {text} as {read!r}{base}; write {read!r})"
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -65,9 +113,11 @@ def as_array(value: Any) -> np.ndarray | None:
 class Checker:
     """Collects problems for one file; each check returns the clean value or None."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, folder: Path | None = None):
+        self.path = path  # how messages name the file
+        self.folder = Path(path).parent if folder is None else folder  # where paths in it start
         self.case_id: str | None = None
+        self.limits: dict[str, int] = dict(LIMIT_DEFAULTS)  # the case's own (``limits:``) while it is checked
         self.problems: list[SchemaProblem] = []
 
     def fail(self, node: Any, key: Any, field: str, problem: str,
@@ -77,16 +127,21 @@ class Checker:
         self.problems.append(SchemaProblem(self.path, line, self.case_id, field, problem,
                                            expected, got))
 
-    def must_be(self, node: Any, key: Any, field: str, what: str, value: Any) -> None:
-        """``field: must be WHAT, got VALUE``: the requirement said once."""
-        self.fail(node, key, field, f"must be {what}, got {show(value)}")
+    def must_be(self, node: Any, key: Any, field: str, what: str, value: Any, want: str = "") -> None:
+        """``field: must be WHAT, got VALUE``: the requirement said once; ``want`` ("bool",
+        "number") adds what to write for a YAML 1.1 spelling of one."""
+        self.fail(node, key, field, f"must be {what}, got {show(value)}{yaml11_note(value, want)}")
+
+    def over_limit(self, node: Any, key: Any, field: str, problem: str, limit: str, got: str) -> None:
+        """``field: PROBLEM (expected at most N unless limits.LIMIT allows more, got ...)``."""
+        self.fail(node, key, field, problem, f"at most {self.limits[limit]} unless limits.{limit} allows more", got)
 
     def keys(self, node: LineDict, allowed: Iterable[str], field: str, expected: str | None = None) -> bool:
         ok = True
         allowed = list(allowed)
         for key in node:
             if key not in allowed:
-                self.fail(node, key, f"{field}.{key}" if field else str(key),
+                self.fail(node, key, f"{field}.{clip(key)}" if field else clip(key),
                           "unknown key" + suggest(key, allowed),
                           expected or f"one of {', '.join(map(str, allowed))}", show(key))
                 ok = False
@@ -103,7 +158,7 @@ class Checker:
         value = node[key]
         if not is_int(value) or value < minimum:
             self.must_be(node, key, field, "a positive integer" if minimum == 1 else f"an integer >= {minimum}",
-                         value)
+                         value, "number")
             return None
         return value
 
@@ -120,14 +175,14 @@ class Checker:
                 what = "a finite non-negative number" if lo == 0 else f"a finite number >= {lo:g}"
             else:
                 what = "a finite number"
-            self.must_be(node, key, field, what, value)
+            self.must_be(node, key, field, what, value, "number")
             return None
         return float(value)
 
     def boolean(self, node: LineDict, key: str, field: str) -> bool | None:
         value = node[key]
         if not isinstance(value, bool):
-            self.must_be(node, key, field, "true or false", value)
+            self.must_be(node, key, field, "true or false", value, "bool")
             return None
         return value
 

@@ -11,6 +11,7 @@ from .. import layers
 from ..case import CallsSpec, InputSpec, MaskSpec
 from ..yaml_lines import LineDict
 from .keys import CALLS_KEYS, INPUT_DATA, INPUT_KEYS, MASK_KEYS, MASK_KINDS
+from .limits import check_input_size
 from .messages import Checker, as_array, is_int, is_number, show
 
 _AXES = ("batch", "timesteps", "features")
@@ -52,6 +53,8 @@ def check_input(ck: Checker, case: LineDict) -> InputSpec | None:
         else:
             ck.fail(node, None, f"input.{key}", "is required", "an integer", "nothing")
             return None
+    if not check_input_size(ck, node, spec["batch"], spec["timesteps"], spec["features"]):
+        return None
     data = "values" if values is not None else "normal"
     if "data" in node:
         data = ck.choice(node, "data", "input.data", INPUT_DATA, "input data kind")
@@ -121,6 +124,8 @@ def check_model_input(ck: Checker, raw: LineDict, first: dict) -> InputSpec | No
             spec[key] = got
     if spec["timesteps"] is None:
         ck.fail(node, None, "input.timesteps", "is required", "an integer", "nothing")
+        return None
+    if not check_input_size(ck, node, spec["batch"], spec["timesteps"], None):
         return None
     return InputSpec(spec["batch"], spec["timesteps"], 1, "values" if values else "ids", values)
 
@@ -254,6 +259,9 @@ def check_calls(ck: Checker, case: LineDict, layer: dict) -> CallsSpec | None:
         return None
     count = ck.integer(node, "count", "calls.count", 1)
     if count is None:
+        return None
+    if count > ck.limits["calls"]:
+        ck.over_limit(node, "count", "calls.count", "is over the limit", "calls", show(count))
         return None
     resets = node.get("reset_before", [])
     if not isinstance(resets, list) or not all(is_int(r) and 2 <= r <= count for r in resets):

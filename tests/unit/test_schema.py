@@ -36,7 +36,7 @@ def problems(tmp_path: Path, text: str, name: str = "c.yaml") -> list[str]:
 
 
 CASE_KEYS = ("id, about, layer, model, input, mask, mask_via, initial_state, weights, dtype, devices, seed, "
-             "training, calls, sweep, expect, tolerance, requires")
+             "training, calls, sweep, expect, tolerance, requires, limits")
 PWNED = "PWNED_MARKER"  # replaced by a path under tmp_path
 
 # name -> (file text, the exact message lines)

@@ -31,7 +31,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 CLASSES = ("LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed, RepeatVector, Flatten, Reshape, "
            "Conv1D, MaxPooling1D, Masking, Embedding")
 LSTM = "{class: LSTM, units: 4}"
-MODEL_KEYS = "id, about, model, input, dtype, devices, seed, sweep, expect, tolerance, requires"
+MODEL_KEYS = "id, about, model, input, dtype, devices, seed, sweep, expect, tolerance, requires, limits"
 
 BAD = {
     "unknown_class": (
