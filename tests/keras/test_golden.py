@@ -50,6 +50,10 @@ def test_layout_is_plain_hdf5(recorded):
         assert int(g.attrs["params"]) == 36
         for key in ("keras", "backend", "device", "dtype", "kernel", "tf32", "recorded"):
             assert key in g.attrs
+        # the case's policy and its compute dtype, and per array the dtype Keras returned it in
+        assert (g.attrs["policy"], g.attrs["compute"], g.attrs["dtype"]) == ("float32", "float32", "float32")
+        for name in ("outputs/output", "outputs/h", "weights/kernel", "weights/bias"):
+            assert g[name].attrs["dtype"] == "float32" and g[name].dtype == np.float32
 
 
 def test_verify_passes_on_the_same_machine(recorded, capsys):
@@ -160,3 +164,92 @@ def test_expect_golden_with_a_foreign_file_is_an_error_verdict(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "ERROR uses-foreign@cpu" in out and "not a keras-equiv golden file" in out
     assert "Traceback" not in out
+
+
+def _replace(f, name: str, value) -> None:
+    del f[name]
+    f.create_dataset(name, data=value)
+
+
+LSTM = "cases/golden-cells[class=LSTM]@cpu"
+# How a copy of the pinned file is spoilt -> what verify says after "PATH: malformed golden file: ".
+SPOILT = {
+    "missing_weight": (lambda f: f[LSTM + "/weights"].pop("kernel"),
+                       "case 'golden-cells[class=LSTM]@cpu': no weights/kernel"),
+    "format_version_a_string": (lambda f: f.attrs.__setitem__("format_version", "1"),
+                                "format_version must be an integer, got '1' (a string)"),
+    "stray_dataset": (lambda f: f[LSTM].create_dataset("notes", data=[1]),
+                      "case 'golden-cells[class=LSTM]@cpu': stray dataset 'notes' (not part of the golden layout)"),
+    "mask_on_a_case_without_one": (lambda f: f[LSTM].create_dataset("mask", data=np.ones((3, 5), np.uint8)),
+                                   "case 'golden-cells[class=LSTM]@cpu': mask recorded for a case without one "
+                                   "(its case JSON has mask_via null)"),
+    "complex_output": (lambda f: _replace(f, LSTM + "/outputs/h", np.zeros((3, 4), complex)),
+                       "case 'golden-cells[class=LSTM]@cpu': outputs/h holds complex numbers (complex128), "
+                       "expected real ones"),
+    "input_shape": (lambda f: _replace(f, LSTM + "/inputs/call1", np.zeros((3, 5, 2))),
+                    "case 'golden-cells[class=LSTM]@cpu': inputs/call1 has shape (3, 5, 2), expected (3, 5, 3) "
+                    "(batch, timesteps, features)"),
+    "output_not_of_the_case": (lambda f: f[LSTM + "/outputs"].create_dataset("h_bw", data=np.zeros((3, 4))),
+                               "case 'golden-cells[class=LSTM]@cpu': outputs ['h_bw'] are not outputs of this case "
+                               "(it returns output, h, c)"),
+    "no_case": (lambda f: [f["cases"].pop(k) for k in list(f["cases"])],
+                "/cases holds no case (keras-equiv record never writes an empty file)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SPOILT))
+def test_a_malformed_golden_file_exits_2_with_what_is_wrong(tmp_path, capsys, kind):
+    """Never a traceback, never "Keras raised": a missing weight used to leave Keras's initializers in place."""
+    spoilt = tmp_path / "spoilt.h5"
+    shutil.copy(PINNED_H5, spoilt)
+    spoil, message = SPOILT[kind]
+    with h5py.File(spoilt, "r+") as f:
+        spoil(f)
+    assert main(["verify", str(spoilt)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"keras-equiv: error: {spoilt}: malformed golden file: {message}\n"
+    assert "Keras raised" not in captured.out + captured.err
+
+
+def test_record_of_no_case_writes_nothing(tmp_path, capsys):
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: never-here\n    about: skipped under every flavour\n    layer: {class: GRU, units: 2}\n"
+        "    input: {batch: 2, timesteps: 3, features: 2}\n    requires: {keras: 2, backend: jax}\n")
+    out = tmp_path / "none.h5"
+    assert main(["record", str(tmp_path / "cases.yaml"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == ("keras-equiv: error: recorded no case: every case failed, errored or was "
+                                       "skipped (e.g. --device gpu with no GPU); nothing written\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.yaml"]
+
+
+def test_bfloat16_records_and_verifies(tmp_path, capsys):
+    """HDF5 has no bfloat16: it used to be stored as opaque bytes that verify could not read."""
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: tiny-bf16\n    about: x\n    layer: {class: GRU, units: 2, return_state: true,"
+        " recurrent_initializer: glorot_uniform}\n    input: {batch: 2, timesteps: 3, features: 2}\n"
+        "    dtype: bfloat16\n")
+    out = tmp_path / "bf16.h5"
+    assert main(["record", str(tmp_path / "cases.yaml"), "--out", str(out)]) == 0
+    with h5py.File(out, "r") as f:
+        g = f["cases/tiny-bf16@cpu"]
+        assert (g.attrs["policy"], g.attrs["compute"]) == ("bfloat16", "bfloat16")
+        for name in ("outputs/output", "outputs/h", "weights/kernel"):
+            assert g[name].dtype == np.float32 and g[name].attrs["dtype"] == "bfloat16"
+    [(_, _, provenance)] = golden.load(out)
+    assert provenance["output_dtypes"] == {"output": "bfloat16", "h": "bfloat16"}
+    assert main(["verify", str(out)]) == 0
+    assert "PASS  tiny-bf16@cpu" in capsys.readouterr().out
+
+
+def test_expect_golden_with_arrays_of_another_layer_is_an_error_verdict(tmp_path, capsys):
+    """Recorded LSTM weights cannot feed a GRU: said as a golden-file problem, not as what Keras raised."""
+    shutil.copy(PINNED_H5, tmp_path / "pinned.h5")
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: uses-golden\n    about: x\n    layer: {class: GRU, units: 4, return_sequences: true,"
+        " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
+        "    expect: {golden: \"pinned.h5::golden-cells[class=LSTM]@cpu\"}\n")
+    assert main(["run", str(tmp_path / "cases.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert (f"{tmp_path / 'pinned.h5'}: recorded case 'golden-cells[class=LSTM]@cpu' cannot feed case "
+            "'uses-golden@cpu': its weights are") in out
+    assert "ERROR" in out and "Keras raised" not in out and "harness bug" not in out
