@@ -89,6 +89,11 @@ class CaseFailure(HarnessError, AssertionError):
         super().__init__(result.message)
 
 
+class CaseOverrun(BaseException):
+    """Raised in the main thread when a pytest case outlives its time limit: a BaseException, so the
+    runner's catch-all (a harness bug) does not take it for a verdict."""
+
+
 class GoldenError(HarnessError):
     """A golden file is missing, unreadable, truncated, foreign, or would be overwritten."""
 

@@ -61,10 +61,12 @@ def write_cases(pytester: pytest.Pytester, **files: str) -> None:
 
 @pytest.fixture
 def keras_loaded():
+    """Keras imported before pytester snapshots sys.modules: list it before pytester, or the
+    snapshot drops TensorFlow and the next in-process run imports it again (which aborts)."""
     pytest.importorskip("keras")
 
 
-def test_items_named_by_id_and_failure_starts_with_the_verdict(pytester, keras_loaded):
+def test_items_named_by_id_and_failure_starts_with_the_verdict(keras_loaded, pytester):
     write_cases(pytester, x=TINY)
     result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines([
