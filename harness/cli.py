@@ -1,24 +1,43 @@
-"""``keras-equiv``: run, list, validate and show cases.  Exit 0 pass, 1 a case failed, 2 bad input."""
+"""``keras-equiv``: run, list, validate and show cases.  Exit codes: see EXIT_CODES."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from collections.abc import Sequence
 
-from . import check_model, flavours, golden, layers, report
+from . import __version__, check_model, flavours, golden, layers, report, schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .runner import RunOptions, run_case, verify_golden
-from .select import select
+from .select import default_case_dirs, select
+
+EXIT_CODES = """\
+exit codes:
+  0    every case passed (skips allowed)
+  1    a case failed or errored
+  2    bad input or usage: a bad case file, an unknown id, no case files, an unusable --json/--out path
+  130  interrupted (Ctrl-C): the summary of what ran is printed and a --json report is still
+       written, marked "complete": false; also a run whose stdout was closed (| head)"""
+INTERRUPTED = 130
+# Commands whose whole job is their output: a reader that stops early (| head) is no failure.
+LISTING = (None, "list", "validate", "show")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="keras-equiv", description=(
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="keras-equiv", formatter_class=raw, epilog=EXIT_CODES, description=(
         "Prove that Keras recurrent layers compute what an independent NumPy reference says."))
+    parser.add_argument("--version", action="version", version=f"keras-equiv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, codes: bool = True, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=raw, epilog=EXIT_CODES if codes else None, **kwargs)
 
     def selection(p: argparse.ArgumentParser) -> None:
         p.add_argument("targets", nargs="*", metavar="PATH|ID",
@@ -28,19 +47,22 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--device", choices=("cpu", "gpu", "all"),
                        help="run every case on this device instead of the devices it lists")
 
-    run = sub.add_parser("run", help="run cases and compare Keras with the reference")
+    json_help = ("also write every result as JSON to FILE (checked before any case runs; replaced atomically); "
+                 "'-' writes the JSON to stdout and the rows and summary to stderr")
+    run = command("run", help="run cases and compare Keras with the reference")
     selection(run)
-    run.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    run.add_argument("--json", metavar="FILE", help=json_help)
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
-    selection(sub.add_parser("list", help="list expanded case ids (no TensorFlow import)"))
-    selection(sub.add_parser("validate", help="check case files (no TensorFlow import)"))
-    rec = sub.add_parser("record", help="run cases and write their inputs, weights and outputs to HDF5")
+    selection(command("list", help="list expanded case ids (no TensorFlow import)"))
+    selection(command("validate", help="check case files (no TensorFlow import)"))
+    rec = command("record", help="run cases and write their inputs, weights and outputs to HDF5")
     selection(rec)
-    rec.add_argument("--out", required=True, metavar="FILE.h5", help="golden file to write")
+    rec.add_argument("--out", required=True, metavar="FILE.h5",
+                     help="golden file to write (checked before any case runs; replaced atomically)")
     rec.add_argument("--force", action="store_true", help="overwrite an existing file")
-    ver = sub.add_parser("verify", help="rerun the cases in a golden file here and compare")
+    ver = command("verify", help="rerun the cases in a golden file here and compare")
     ver.add_argument("golden", metavar="FILE.h5")
-    ver.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    ver.add_argument("--json", metavar="FILE", help=json_help)
     for p in (run, rec, ver):
         p.add_argument("--keras", choices=flavours.FLAVOURS, metavar="FLAVOUR",
                        help="which Keras runs the cases: tensorflow (default), jax, torch (Keras 3 backends) "
@@ -51,48 +73,161 @@ def _parser() -> argparse.ArgumentParser:
                             "float32+tf32 tolerance row")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail gpu cases when no GPU is visible instead of skipping them")
-    check_model.add_arguments(sub.add_parser(
-        "check-model", help="check every recurrent layer of a saved model (.keras or legacy .h5)"))
-    show = sub.add_parser("show", help="the expanded case, its layer, weight shapes and parameter formula")
+    check_model.add_arguments(command(
+        "check-model", codes=False, help="check every recurrent layer of a saved model (.keras or legacy .h5)"))
+    show = command("show", codes=False, help="the expanded case, its layer, weight shapes and parameter formula")
     show.add_argument("case_id", metavar="ID")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv or [])])
+Runner = Callable[..., object]  # run_case(case, options) -> CaseResult
+
+
+def main(argv: Sequence[str] | None = None, *, runner: Runner = run_case) -> int:
+    """The command line; returns the exit code (EXIT_CODES).  ``runner`` runs one case (tests
+    pass their own: one that raises KeyboardInterrupt stands for Ctrl-C)."""
+    command = None  # None until parsed: --help into a closed pipe is no failure either
     try:
-        _select_flavour(getattr(args, "keras", None))
-        if args.command == "show":
-            return _show(args.case_id)
-        if args.command == "check-model":
-            return check_model.main(args)
-        if args.command == "verify":
-            start = time.perf_counter()
-            results = verify_golden(args.golden)
-            for index, result in enumerate(results, start=1):
-                print(f"[{index}/{len(results)}] {report.row(result)}")
-            return _report(results, args.json, start)
-        cases = select(args.targets, args.keyword, args.device)
-        options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
-        if args.command == "validate":
-            print(f"ok: {len(cases)} cases")
-            return 0
-        if args.command == "list":
-            for case in cases:
-                print(case.id)
-            return 0
-        if args.command == "record":
-            return _record(cases, args.out, args.force, options)
-        return _run(cases, args.json, args.quiet, options)
+        parser = _parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if command is None:  # a bare keras-equiv: say what it takes rather than start a full run
+            parser.print_usage(sys.stderr)
+            print("keras-equiv: error: a command is required (run, list, validate, show, record, verify, "
+                  "check-model); keras-equiv --help says more", file=sys.stderr)
+            return 2
+        code = _command(args, runner)
+        sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        return code
     except CaseSchemaError as exc:
         print(exc, file=sys.stderr)
         return 2
     except HarnessError as exc:  # usage errors, unreadable golden files
         print(f"keras-equiv: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a run's loop (importing Keras, verify, check-model)
+        print("keras-equiv: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # the reader went away (keras-equiv list | head -1)
+        _silence(sys.stdout)
+        return 0 if command in LISTING else INTERRUPTED
+
+
+def _command(args: argparse.Namespace, runner: Runner) -> int:
+    # Output paths first: a typo in --json must not cost a whole run.
+    json_path = getattr(args, "json", None)
+    if json_path:
+        check_output_path("--json", json_path, stdout_ok=args.command != "check-model")
+    if args.command == "record":
+        check_output_path("--out", args.out, stdout_ok=False)
+    _select_flavour(getattr(args, "keras", None))
+    if args.command == "show":
+        return _show(args.case_id)
+    if args.command == "check-model":
+        return check_model.main(args)
+    if args.command == "verify":
+        start = time.perf_counter()
+        results = verify_golden(args.golden)
+        out, color = _human_stream(json_path)
+        width = max((len(r.case.id) for r in results), default=0)
+        for index, result in enumerate(results, start=1):
+            print(f"{_counter(index, len(results))} {report.row(result, width, color)}", file=out)
+        return _report(results, json_path, start, out)
+    _check_targets(args.targets)
+    cases = select(args.targets, args.keyword, args.device)
+    options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
+    if args.command == "validate":
+        print(f"ok: {len(cases)} cases")
+        return 0
+    if args.command == "list":
+        for case in cases:
+            print(case.id)
+        return 0
+    if args.command == "record":
+        return _record(cases, args.out, args.force, options, runner)
+    out, color = _human_stream(json_path)
+    return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color)
+
+
+def _human_stream(json_path: str | None):
+    """Where the rows and the summary go (stderr when the JSON report takes stdout), and whether in colour."""
+    out = sys.stderr if json_path == "-" else sys.stdout
+    return out, report.use_color(out, os.environ)
+
+
+def _counter(index: int, total: int) -> str:
+    """``[ 7/12]``: as wide for every row of the run."""
+    return f"[{index:>{len(str(total))}}/{total}]"
+
+
+def _check_targets(targets: Sequence[str]) -> None:
+    """A folder named (or the default cases/) must hold case files: saying so beats 'no cases selected'."""
+    for folder in [Path(t) for t in targets] or default_case_dirs():
+        if folder.is_dir() and not schema.find_case_files([folder]):
+            raise UsageError(f"{folder}: no case files (*.yaml, *.yml) in this folder")
+
+
+def _probe(folder: Path) -> None:
+    """Create and remove a file in ``folder``: the only writability test root cannot fool."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
+def check_output_path(flag: str, path: str, stdout_ok: bool = True,
+                      probe: Callable[[Path], None] = _probe) -> None:
+    """Raise UsageError naming ``path`` unless a file can be written there (``-``: stdout, where allowed)."""
+    if path == "-" and stdout_ok:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory")
+    if path.endswith(("/", os.sep)):
+        raise UsageError(f"{flag} {path}: names a folder, not a file")
+    folder = target.parent
+    if not folder.exists():
+        raise UsageError(f"{flag} {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: {folder} is not a folder")
+    try:
+        probe(folder)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: folder {folder} is not writable ({exc.strerror or exc})") from None
+
+
+def write_atomic(path: str | Path, fill: Callable[[str], object]) -> None:
+    """``fill(temp_path)`` writes the file under a unique temporary name in the same folder, which
+    then replaces ``path`` in one step: a write that fails or is interrupted leaves the old file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        # mkstemp's file is private (0600); a report gets the mode a plain open() would give it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask)
+        fill(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        for leftover in (tmp, tmp + ".tmp"):  # golden.record writes <name>.tmp first
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        raise
+
+
+def _write_json(json_path: str, text: str) -> None:
+    if json_path == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        write_atomic(json_path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+
+
+def _silence(stream) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so the exit's flush cannot fail again."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def _select_flavour(flavour: str | None) -> None:
@@ -105,42 +240,63 @@ def _select_flavour(flavour: str | None) -> None:
     flavours.select(flavour)
 
 
-def _run(cases, json_path: str | None, quiet: bool, options: RunOptions) -> int:
+def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runner: Runner = run_case,
+         out=None, color: bool = False) -> int:
+    """Run the cases one by one with ``runner``, a row each, then _report.  Ctrl-C (or stdout
+    closing) stops the loop: the summary covers what ran, the JSON says "complete": false, exit 130."""
+    out = sys.stdout if out is None else out
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
-    if json_path and Path(json_path).is_dir():
-        raise UsageError(f"--json {json_path}: is a directory")
     start = time.perf_counter()
     results = []
-    for index, case in enumerate(cases, start=1):
-        result = run_case(case, options)
-        results.append(result)
-        if not quiet or result.verdict in ("fail", "error"):
-            print(f"[{index}/{len(cases)}] {report.row(result)}", flush=True)
-    return _report(results, json_path, start)
+    width = max(len(c.id) for c in cases)
+    stopped = False
+    try:
+        for index, case in enumerate(cases, start=1):
+            result = runner(case, options)
+            results.append(result)
+            if not quiet or result.verdict.failed:
+                print(f"{_counter(index, len(cases))} {report.row(result, width, color)}", file=out, flush=True)
+    except KeyboardInterrupt:
+        stopped = True
+    except BrokenPipeError:  # | head: nobody reads the rows any more; the JSON file still gets what ran
+        _silence(out)
+        stopped = True
+    if stopped:
+        print(f"\ninterrupted: {len(results)} of {len(cases)} cases ran", file=out)
+    code = _report(results, json_path, start, out, complete=not stopped)
+    return INTERRUPTED if stopped else code
 
 
-def _report(results, json_path: str | None, start: float) -> int:
-    """Failure details, the summary, the JSON file; the exit code."""
+def _report(results, json_path: str | None, start: float, out=None, complete: bool = True) -> int:
+    """Failure details, the summary, the JSON report; the exit code."""
+    out = sys.stdout if out is None else out
     failed = [r for r in results if r.verdict.failed]
     for result in failed:
-        print("\n" + report.failure_text(result))
-    print("\n" + report.summary(results, time.perf_counter() - start))
+        print("\n" + report.failure_text(result), file=out)
+    print("\n" + report.summary(results, time.perf_counter() - start), file=out, flush=True)
     if json_path:
-        Path(json_path).write_text(report.to_json(results), encoding="utf-8")
+        _write_json(json_path, report.to_json(results, complete=complete))
     return 1 if failed else 0
 
 
-def _record(cases, out: str, force: bool, options: RunOptions) -> int:
+def _record(cases, out: str, force: bool, options: RunOptions, runner: Runner = run_case) -> int:
     if Path(out).exists() and not force:
         raise GoldenError(f"{out}: already exists (use --force to overwrite)")
     results = []
-    for index, case in enumerate(cases, start=1):
-        results.append(run_case(case, options._replace(keep=True)))
-        print(f"[{index}/{len(cases)}] {report.row(results[-1])}", flush=True)
-    written = golden.record(results, out, force)
-    print(f"recorded {written} of {len(cases)} cases to {out}")
+    width = max((len(c.id) for c in cases), default=0)
+    color = report.use_color(sys.stdout, os.environ)
+    try:
+        for index, case in enumerate(cases, start=1):
+            results.append(runner(case, options._replace(keep=True)))
+            print(f"{_counter(index, len(cases))} {report.row(results[-1], width, color)}", flush=True)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(results)} of {len(cases)} cases ran; nothing written to {out}", file=sys.stderr)
+        return INTERRUPTED
+    written = []
+    write_atomic(out, lambda tmp: written.append(golden.record(results, tmp, force=True)))
+    print(f"recorded {written[0]} of {len(cases)} cases to {out}")
     failed = [r for r in results if r.verdict.failed]
     for result in failed:
         print("\n" + report.failure_text(result))

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 
+import numpy as np
+
+from . import __version__
 from . import keras_api as api
 from .compare import Comparison, Issue
 from .result import CaseResult, Verdict
@@ -50,14 +55,79 @@ def worst_text(result: CaseResult) -> str:
     return error_text(result.worst)
 
 
-def row(result: CaseResult) -> str:
-    """One line per case for the CLI."""
-    detail = worst_text(result) if result.verdict in (Verdict.PASS, Verdict.FAIL) else ""
+# How checks.py words a pass that is not an agreement (checks.expected_error, checks.outputs);
+# tests/unit/test_report_json.py pins both against the real check functions.
+EXPECTED_ERROR_PREFIX = "Keras raised as expected"
+DOCUMENTED_MISMATCH_PREFIX = "documented mismatch seen"
+EXPECTED_ERROR, DOCUMENTED_MISMATCH = "expected error", "documented mismatch"
+
+# ANSI colours of the verdict word on a terminal.
+COLORS = {Verdict.PASS: "32", Verdict.FAIL: "31", Verdict.ERROR: "1;31", Verdict.SKIP: "33"}
+
+
+def _documented(check) -> bool:
+    return check.passed and check.detail.startswith(DOCUMENTED_MISMATCH_PREFIX)
+
+
+def pass_kind(result: CaseResult) -> str | None:
+    """Why a passing case passed when Keras did not simply agree: ``EXPECTED_ERROR`` (Keras raised
+    what expect.error names) or ``DOCUMENTED_MISMATCH`` (an expect.mismatch output still differs);
+    None for an ordinary pass and for every other verdict.  Read from the result's checks only."""
+    if result.verdict != Verdict.PASS:
+        return None
+    if any(c.name == "error" and c.passed and c.detail.startswith(EXPECTED_ERROR_PREFIX) for c in result.checks):
+        return EXPECTED_ERROR
+    if any(_documented(c) for c in result.checks):
+        return DOCUMENTED_MISMATCH
+    return None
+
+
+def pass_label(result: CaseResult) -> str:
+    """``raised ValueError as expected`` / ``documented mismatch: h, c``; "" for any other result."""
+    kind = pass_kind(result)
+    if kind == EXPECTED_ERROR:
+        check = next(c for c in result.checks if c.name == "error" and c.passed)
+        raised = check.detail[len(EXPECTED_ERROR_PREFIX):].lstrip(": ").split(":", 1)[0].strip()
+        return f"raised {raised} as expected" if raised else "raised as expected"
+    if kind == DOCUMENTED_MISMATCH:
+        return "documented mismatch: " + ", ".join(c.name for c in result.checks if _documented(c))
+    return ""
+
+
+def use_color(stream, environ: Mapping[str, str]) -> bool:
+    """Colour the verdicts: only on a terminal, and never when NO_COLOR is set (no-color.org) or TERM=dumb."""
+    if environ.get("NO_COLOR") or environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _ordinary_worst(result: CaseResult) -> Comparison | None:
+    """result.worst over the comparisons that had to agree (documented mismatches left out)."""
+    comps = [c.comparison for c in result.checks
+             if c.comparison is not None and c.comparison.tolerance and not _documented(c)]
+    return max(comps, key=lambda c: c.ratio, default=None)
+
+
+def row(result: CaseResult, width: int = 0, color: bool = False) -> str:
+    """One line per case for the CLI: the verdict, the id padded to ``width``, what it found, the time.
+
+    A pass that is not an agreement says so: ``PASS  id  (raised ValueError as expected)``,
+    ``PASS  id  (documented mismatch: h)  err .. / tol ..`` (the error of the other outputs).
+    ``color``: the verdict word in ANSI colour (see use_color)."""
+    verdict = result.verdict.value.upper()
+    word = f"\x1b[{COLORS[result.verdict]}m{verdict}\x1b[0m" if color else verdict
+    label = pass_label(result)
+    if label:
+        worst = _ordinary_worst(result)
+        detail = f"({label})" + (f"  {error_text(worst)}" if worst is not None else "")
+    else:
+        detail = worst_text(result) if result.verdict in (Verdict.PASS, Verdict.FAIL) else ""
     if result.verdict != Verdict.PASS:
         detail = (detail + "  " if detail and detail != "-" else "") + result.message.splitlines()[0][:160] \
             if result.message else detail
     kernel = f"  [{result.kernel}]" if result.kernel and result.kernel != "generic" else ""
-    return f"{result.verdict.value.upper():5} {result.case.id}  {detail}{kernel}  {result.seconds:.2f}s"
+    return f"{word}{' ' * (5 - len(verdict))} {result.case.id:<{width}}  {detail}{kernel}  {result.seconds:.2f}s"
 
 
 def verdict_line(result: CaseResult) -> str:
@@ -67,6 +137,11 @@ def verdict_line(result: CaseResult) -> str:
     fails = result.failures
     first = fails[0] if fails else None
     comp = first.comparison if first else None
+    if comp is not None and comp.issue == Issue.POSITIONS:  # NaN/Inf: no error to quote (max_abs is 0)
+        got, want = comp.first
+        return (f"output '{comp.name}' not close to the {comp.against}: {comp.special} positions differ at "
+                f"{comp.n_bad} / {comp.n_total} elements, first at {list(comp.worst_index)} "
+                f"(actual {got:.7g}, {comp.against} {want:.7g})")
     if comp is not None and comp.tolerance is not None and comp.n_bad:
         return (f"output '{comp.name}' not close to the {comp.against}: {comp.n_bad} / {comp.n_total} elements "
                 f"({100.0 * comp.n_bad / max(comp.n_total, 1):.1f}%); max abs err {comp.max_abs:.2g} > allowed "
@@ -112,8 +187,9 @@ def worst_table(worst, indent: str) -> list[str]:
 
 
 def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
-    """Per dtype, over passing comparisons with the reference: the largest abs error, and the
-    headroom (the largest fraction of its allowed error any element used), each with where."""
+    """Per dtype, over passing comparisons with the reference: the largest abs error (``max_abs``),
+    and the largest share of its allowance any element used (``ratio`` = err / allowed at that
+    element: 0 exact, 1 at the limit), each with where."""
     best: dict[str, dict] = {}
     for r in results:
         if r.verdict != Verdict.PASS:
@@ -131,17 +207,28 @@ def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def summary(results: list[CaseResult], seconds: float) -> str:
     counts = Counter(r.verdict for r in results)
-    parts = [f"{counts[v]} {'failed' if v == Verdict.FAIL else v.value}" for v in Verdict if counts[v]]
+    kinds = Counter(pass_kind(r) for r in results)
+    how = [_plural(kinds[k], k) for k in (DOCUMENTED_MISMATCH, EXPECTED_ERROR) if kinds[k]]
+    parts = []
+    for v in Verdict:
+        if counts[v]:
+            parts.append(f"{counts[v]} {'failed' if v == Verdict.FAIL else v.value}"
+                         + (f" ({', '.join(how)})" if v == Verdict.PASS and how else ""))
     text = f"{len(results)} cases: " + ", ".join(parts) + f" in {seconds:.1f}s"
     errs = largest_errors(results)
     if errs:
-        text += "\nlargest error vs reference by dtype (passing cases; headroom = worst err / allowed):"
+        text += ("\nlargest error vs reference by dtype (passing cases; allowance used = the largest "
+                 "err / allowed of any element, 100% = at the limit):")
         for dtype, e in errs.items():
             atol, rtol = DEFAULT_TOLERANCE[dtype]
             text += (f"\n  {dtype:15} max abs {e['max_abs'][0]:.2e} ({e['max_abs'][1]}); "
-                     f"headroom {e['ratio'][0]:.2f} ({e['ratio'][1]}); table atol={atol:g} rtol={rtol:g}")
+                     f"allowance used {100 * e['ratio'][0]:.2g}% ({e['ratio'][1]}); table atol={atol:g} rtol={rtol:g}")
     skipped = defaultdict(int)
     for r in results:
         if r.verdict == Verdict.SKIP:
@@ -151,19 +238,75 @@ def summary(results: list[CaseResult], seconds: float) -> str:
     return text
 
 
-def to_json(results: list[CaseResult]) -> str:
-    rows = []
-    for r in results:
-        worst = r.worst
-        rows.append({
-            "id": r.case.id, "verdict": r.verdict.value, "message": r.message, "seconds": round(r.seconds, 4),
-            "dtype": r.case.dtype, "device": r.device or r.case.device, "kernel": r.kernel,
-            "path": r.case.path, "line": r.case.line,
-            "worst": None if worst is None else {"output": worst.name, "max_abs": worst.max_abs,
-                                                 "max_rel": worst.max_rel, "atol": worst.tolerance.atol,
-                                                 "rtol": worst.tolerance.rtol, "source": worst.tolerance.source},
-            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in r.checks],
-            "versions": r.versions,
-        })
-    return json.dumps({"cases": rows}, indent=2)
+REPORT_FORMAT = "keras-equiv-report"
+REPORT_FORMAT_VERSION = 1  # raised when a field changes meaning or goes away; new fields may appear without
 
+
+def strict(value):
+    """``value`` made strict JSON: NaN and infinities as the strings "nan", "inf", "-inf"; tuples as
+    lists; NumPy scalars as Python numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Mapping):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
+def _worst_json(comp: Comparison | None) -> dict | None:
+    if comp is None:
+        return None
+    return {"output": comp.name, "against": comp.against, "max_abs": comp.max_abs, "max_rel": comp.max_rel,
+            "index": None if comp.worst_index is None else list(comp.worst_index),
+            "max_abs_index": None if comp.max_abs_index is None else list(comp.max_abs_index),
+            "allowance_used": comp.ratio, "atol": comp.tolerance.atol, "rtol": comp.tolerance.rtol,
+            "source": comp.tolerance.source}
+
+
+def to_json(results: list[CaseResult], complete: bool = True) -> str:
+    """The JSON report of a run (``keras-equiv run|verify --json FILE``), one strict JSON object.
+
+    Top level:
+      ``format`` ``"keras-equiv-report"``; ``format_version`` 1 (raised when a field changes
+      meaning or goes away; new fields may appear without); ``harness`` the keras-equiv version;
+      ``complete`` false when the run was interrupted (Ctrl-C): ``cases`` then holds only the
+      cases that finished; ``versions`` keras, backend, flavour (and the backend package's
+      version) as the results recorded them (the first value met per key; {} when no case
+      reached Keras); ``totals``: ``cases``, ``pass``, ``fail``, ``error``, ``skip``, and
+      ``pass_documented_mismatch`` / ``pass_expected_error``, the passes that are a documented
+      mismatch or an expected error (counted in ``pass`` too).
+    Per case (``cases``, in run order):
+      ``id``, ``verdict`` (pass | fail | error | skip), ``label`` ("" or the CLI row's
+      ``documented mismatch: h`` / ``raised ValueError as expected``), ``message`` (why it failed,
+      errored or was skipped), ``seconds``, ``dtype``, ``device`` (where the outputs really were),
+      ``kernel`` (cudnn | fused | generic, "" when Keras did not run), ``path``, ``line``,
+      ``reproduce`` (a shell command that reruns this case), ``worst`` (null, or the comparison
+      closest to or furthest over its tolerance: ``output``, ``against``, ``max_abs``,
+      ``max_rel``, ``index`` (its worst element), ``max_abs_index``, ``allowance_used``
+      (err / allowed at the worst element; over 1 failed), ``atol``, ``rtol``, ``source``),
+      ``checks`` (``name``, ``passed``, ``detail`` of every check), ``versions``.
+    Numbers that can be non-finite (``max_abs``, ``max_rel``, ``allowance_used``, ``atol``,
+    ``rtol``) are then the strings "nan", "inf" or "-inf": the document never holds NaN or Infinity.
+    """
+    rows, versions = [], {}
+    for r in results:
+        for key, value in r.versions.items():
+            versions.setdefault(key, value)
+        rows.append({
+            "id": r.case.id, "verdict": r.verdict.value, "label": pass_label(r), "message": r.message,
+            "seconds": round(r.seconds, 4), "dtype": r.case.dtype, "device": r.device or r.case.device,
+            "kernel": r.kernel, "path": r.case.path, "line": r.case.line, "reproduce": reproduce(r),
+            "worst": _worst_json(r.worst),
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in r.checks],
+            "versions": dict(r.versions),
+        })
+    counts = Counter(r.verdict for r in results)
+    kinds = Counter(pass_kind(r) for r in results)
+    totals = {"cases": len(results), **{v.value: counts[v] for v in Verdict},
+              "pass_documented_mismatch": kinds[DOCUMENTED_MISMATCH], "pass_expected_error": kinds[EXPECTED_ERROR]}
+    doc = {"format": REPORT_FORMAT, "format_version": REPORT_FORMAT_VERSION, "harness": __version__,
+           "complete": complete, "versions": versions, "totals": totals, "cases": rows}
+    return json.dumps(strict(doc), indent=2, allow_nan=False)
