@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--force", action="store_true", help="overwrite an existing file")
     ver = command("verify", help="rerun the cases in a golden file here and compare")
     ver.add_argument("golden", metavar="FILE.h5")
+    ver.add_argument("--case", metavar="ID", help="only this recorded case (its id, or its id without @device)")
+    ver.add_argument("--device", choices=("cpu", "gpu"),
+                     help="rerun the recorded cases on this device (record on one, verify on the other)")
     ver.add_argument("--json", metavar="FILE", help=json_help)
     for p in (run, rec, ver):
         p.add_argument("--keras", choices=flavours.FLAVOURS, metavar="FLAVOUR",
@@ -127,7 +130,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         return check_model.main(args)
     if args.command == "verify":
         start = time.perf_counter()
-        results = verify_golden(args.golden)
+        results = verify_golden(args.golden, case_id=args.case, device=args.device,
+                                keras=getattr(args, "keras", None))
         out, color = _human_stream(json_path)
         width = max((len(r.case.id) for r in results), default=0)
         for index, result in enumerate(results, start=1):

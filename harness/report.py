@@ -19,7 +19,7 @@ from .tolerances import DEFAULT_TOLERANCE
 
 def reproduce(result: CaseResult) -> str:
     """A command that reruns exactly this case, from the directory the run started in."""
-    return f"keras-equiv run {shlex.quote(f'{result.case.path}::{result.case.id}')}"
+    return result.reproduce or f"keras-equiv run {shlex.quote(f'{result.case.path}::{result.case.id}')}"
 
 
 def problem(comp: Comparison) -> str:

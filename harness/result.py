@@ -66,6 +66,7 @@ class CaseResult:
     versions: Mapping[str, str] = field(default_factory=dict)
     arrays: object = None  # data.Arrays, kept only with RunOptions(keep=True): what golden files record
     keras_run: object = None  # keras_layer.KerasRun, kept likewise
+    reproduce: str = ""  # the command that reruns this case, when not `keras-equiv run PATH::ID` (golden verify)
 
     @property
     def failures(self) -> list[Check]:

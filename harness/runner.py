@@ -191,6 +191,12 @@ def _run_model(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
     return _verdict(case, found, reference_seconds=reference_seconds, **fields)
 
 
-def verify_golden(path: str, options: RunOptions = DEFAULTS) -> list[CaseResult]:
-    """Rerun every case recorded in a golden file, on its recorded inputs and weights."""
-    return [run_case(case, options, arrays=arrays) for case, arrays, _ in golden.load(path)]
+def verify_golden(path: str, options: RunOptions = DEFAULTS, case_id: str | None = None,
+                  device: str | None = None, keras: str | None = None) -> list[CaseResult]:
+    """Rerun the cases recorded in a golden file (or one: ``case_id``), on their recorded inputs and
+    weights, here (on ``device`` instead of the recorded one); each result says how to rerun it."""
+    out = []
+    for case, arrays, _ in golden.load(path, case_id, device):
+        again = golden.reproduce(path, case.point_id if device else case.id, keras, device)
+        out.append(dataclasses.replace(run_case(case, options, arrays=arrays), reproduce=again))
+    return out

@@ -10,6 +10,7 @@ import pytest
 
 from harness import golden
 from harness.cli import main
+from harness.session import gpu_available
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED_YAML = ROOT / "cases" / "golden" / "pinned.yaml"
@@ -70,6 +71,20 @@ def test_verify_catches_a_moved_number(recorded, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "output vs golden" in out
     assert "golden file" in out
+    # the reproduce line reruns exactly that recorded case, and does reproduce the failure
+    line = next(x for x in out.splitlines() if x.startswith("  reproduce:"))
+    assert line == f"  reproduce:  keras-equiv verify {tampered} --case tiny-gru@cpu"
+    assert main(["verify", str(tampered), "--case", "tiny-gru@cpu"]) == 1
+
+
+def test_verify_one_case_or_on_another_device(recorded, capsys):
+    assert main(["verify", str(recorded), "--case", "tiny-gru"]) == 0
+    assert "PASS  tiny-gru@cpu" in capsys.readouterr().out
+    if gpu_available():
+        pytest.skip("a GPU is visible: the no-GPU skip cannot be checked here")
+    assert main(["verify", str(recorded), "--device", "gpu"]) == 0
+    assert "SKIP  tiny-gru@gpu" in capsys.readouterr().out
+    assert main(["verify", str(recorded), "--case", "no-such-case"]) == 2
 
 
 def test_record_never_overwrites_without_force(recorded, tmp_path, capsys):
