@@ -207,14 +207,14 @@ def largest_errors(results: list[CaseResult]) -> dict[str, dict]:
     return dict(sorted(best.items()))
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "es" if word.endswith(("ch", "s")) else "s")
 
 
 def summary(results: list[CaseResult], seconds: float) -> str:
     counts = Counter(r.verdict for r in results)
     kinds = Counter(pass_kind(r) for r in results)
-    how = [_plural(kinds[k], k) for k in (DOCUMENTED_MISMATCH, EXPECTED_ERROR) if kinds[k]]
+    how = [plural(kinds[k], k) for k in (DOCUMENTED_MISMATCH, EXPECTED_ERROR) if kinds[k]]
     parts = []
     for v in Verdict:
         if counts[v]:

@@ -16,7 +16,7 @@ from harness import __version__, checks
 from harness.case import Case, ErrorSpec, Expect, InputSpec, MismatchSpec, OutputKey
 from harness.compare import compare
 from harness.errors import KerasRaised
-from harness.report import (pass_label, problem, reproduce, row, strict, summary, to_json, use_color,
+from harness.report import (pass_label, plural, problem, reproduce, row, strict, summary, to_json, use_color,
                             verdict_line)
 from harness.result import CaseResult, Check, Verdict
 from harness.tolerances import Tolerance
@@ -157,3 +157,8 @@ def test_strict_writes_non_finite_numbers_as_strings():
                    "e": 0.5, "f": None, 1: "x"}) == {"a": "nan", "b": ["inf", "-inf"], "c": "nan", "d": 3,
                                                     "e": 0.5, "f": None, "1": "x"}
     assert json.dumps(strict([np.float64(-np.inf)]), allow_nan=False) == '["-inf"]'
+
+
+def test_plurals_in_the_summary():
+    assert [plural(4, "documented mismatch"), plural(2, "expected error"), plural(1, "documented mismatch")] == [
+        "4 documented mismatches", "2 expected errors", "1 documented mismatch"]
