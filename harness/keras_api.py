@@ -1,14 +1,14 @@
 """What the harness knows of the Keras API, in one place, without importing Keras.
 
 ``LAYER_ARGS`` is the table of constructor arguments a case may give each layer class, with
-Keras's default and the kind of value accepted.  ``tests/test_keras_api.py`` compares it with
+Keras's default and the kind of value accepted.  ``tests/keras/test_keras_api.py`` compares it with
 ``inspect.signature`` of the installed classes so it cannot drift.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Kinds of argument values (checked by schema.py).
+# Kinds of argument values (checked by harness/schema/layer.py).
 UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, LAYER, NAME, IMPLEMENTATION = (
     "positive integer", "boolean", "number in [0, 1]", "activation", "initializer",
     "name or null", "integer or null", "one of auto, true, false", "merge mode",

@@ -3,7 +3,7 @@
 Pure functions of the layer config, the mask, the flavour and the device; no Keras import.  The
 rules are Keras's own eligibility checks, read from the installed sources (docs/semantics.md §11,
 masks §6); each rule below names the Keras function it comes from (Keras 3.15.1 under
-``keras/src/``, tf_keras 2.21 under ``tf_keras/src/``).  keras_build also watches which
+``keras/src/``, tf_keras 2.21 under ``tf_keras/src/``).  kernel_watch.py also watches which
 backend function really returned, so a wrong rule here shows as a failing "kernel" check.
 
 Kernels:

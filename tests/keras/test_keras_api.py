@@ -127,6 +127,6 @@ def test_initializer_names_the_schema_accepts_build_in_keras(name, cls, tmp_path
         with pytest.raises(KeyError):
             keras.initializers.get(name)
         return
-    # keras_build builds a bare name with keras.initializers.get(class name)
+    # keras_layer builds a bare name with keras.initializers.get(class name)
     assert type(keras.initializers.get(cls)).__name__ == cls
     assert type(keras.initializers.get(name)).__name__ == cls

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-# One-unit linear SimpleRNN (hand values in tests/test_cli.py): output = 1.28125.
+# One-unit linear SimpleRNN (hand values in tests/keras/test_cli.py): output = 1.28125.
 TINY = """\
 cases:
   - id: tiny
