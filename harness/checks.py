@@ -15,7 +15,7 @@ from .compare import compare
 from .errors import KerasRaised
 from .reference import dropout as dropout_fit
 from .report import problem
-from .result import Check, Side
+from .result import Check, Pass, Side
 from .tolerances import resolve
 
 Outputs = Mapping[OutputKey, np.ndarray]
@@ -37,7 +37,8 @@ def expected_error(case: Case, raised: KerasRaised | None) -> list[Check]:
         return [Check("error", False, f"expected Keras to raise {spec.type} matching {spec.match!r}, "
                                       "but it returned normally")]
     if error_matches(raised, case):
-        return [Check("error", True, f"Keras raised as expected: {str(raised)[:300]}")]
+        return [Check("error", True, f"Keras raised as expected: {str(raised)[:300]}", how=Pass.EXPECTED_ERROR,
+                      raised=type(raised.original).__name__)]
     return [Check("error", False, f"Keras raised {raised} (expected {spec.type} matching {spec.match!r})")]
 
 
@@ -85,7 +86,7 @@ def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: 
             detail = (f"documented mismatch seen: {problem(comp)}" if seen else
                       f"documented mismatch did not happen (Keras now agrees with the reference): "
                       f"{case.expect.mismatch.reason}")
-            out.append(Check(str(key), seen, detail, comp))
+            out.append(Check(str(key), seen, detail, comp, how=Pass.DOCUMENTED_MISMATCH))
         else:
             out.append(Check(str(key), comp.passed, problem(comp), comp))
     return out

@@ -12,7 +12,7 @@ import numpy as np
 from . import __version__
 from . import keras_api as api
 from .compare import Comparison, Issue
-from .result import CaseResult, Verdict
+from .result import CaseResult, Pass, Verdict
 from .table import format_table
 from .tolerances import DEFAULT_TOLERANCE
 
@@ -55,18 +55,14 @@ def worst_text(result: CaseResult) -> str:
     return error_text(result.worst)
 
 
-# How checks.py words a pass that is not an agreement (checks.expected_error, checks.outputs);
-# tests/unit/test_report_json.py pins both against the real check functions.
-EXPECTED_ERROR_PREFIX = "Keras raised as expected"
-DOCUMENTED_MISMATCH_PREFIX = "documented mismatch seen"
-EXPECTED_ERROR, DOCUMENTED_MISMATCH = "expected error", "documented mismatch"
+EXPECTED_ERROR, DOCUMENTED_MISMATCH = Pass.EXPECTED_ERROR.value, Pass.DOCUMENTED_MISMATCH.value
 
 # ANSI colours of the verdict word on a terminal.
 COLORS = {Verdict.PASS: "32", Verdict.FAIL: "31", Verdict.ERROR: "1;31", Verdict.SKIP: "33"}
 
 
 def _documented(check) -> bool:
-    return check.passed and check.detail.startswith(DOCUMENTED_MISMATCH_PREFIX)
+    return check.passed and check.how == Pass.DOCUMENTED_MISMATCH
 
 
 def pass_kind(result: CaseResult) -> str | None:
@@ -75,7 +71,7 @@ def pass_kind(result: CaseResult) -> str | None:
     None for an ordinary pass and for every other verdict.  Read from the result's checks only."""
     if result.verdict != Verdict.PASS:
         return None
-    if any(c.name == "error" and c.passed and c.detail.startswith(EXPECTED_ERROR_PREFIX) for c in result.checks):
+    if any(c.passed and c.how == Pass.EXPECTED_ERROR for c in result.checks):
         return EXPECTED_ERROR
     if any(_documented(c) for c in result.checks):
         return DOCUMENTED_MISMATCH
@@ -86,8 +82,7 @@ def pass_label(result: CaseResult) -> str:
     """``raised ValueError as expected`` / ``documented mismatch: h, c``; "" for any other result."""
     kind = pass_kind(result)
     if kind == EXPECTED_ERROR:
-        check = next(c for c in result.checks if c.name == "error" and c.passed)
-        raised = check.detail[len(EXPECTED_ERROR_PREFIX):].lstrip(": ").split(":", 1)[0].strip()
+        raised = next(c.raised for c in result.checks if c.passed and c.how == Pass.EXPECTED_ERROR)
         return f"raised {raised} as expected" if raised else "raised as expected"
     if kind == DOCUMENTED_MISMATCH:
         return "documented mismatch: " + ", ".join(c.name for c in result.checks if _documented(c))

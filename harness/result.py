@@ -29,6 +29,17 @@ class Verdict(str, Enum):
         return self in (Verdict.FAIL, Verdict.ERROR)
 
 
+class Pass(str, Enum):
+    """Why a passing check passed when Keras did not simply agree with the reference."""
+
+    AGREED = "agreed"
+    EXPECTED_ERROR = "expected error"  # Keras raised what expect.error names
+    DOCUMENTED_MISMATCH = "documented mismatch"  # an expect.mismatch output still differs
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Side(str, Enum):
     """Whose numbers a check judged."""
 
@@ -48,6 +59,8 @@ class Check:
     detail: str
     comparison: Comparison | None = None
     side: Side = Side.KERAS
+    how: Pass = Pass.AGREED  # for a passing check: agreement, or one of the documented exceptions
+    raised: str = ""  # EXPECTED_ERROR: the exception type Keras raised
 
 
 @dataclass(frozen=True)
