@@ -17,6 +17,7 @@ from harness import case as case_ids
 from harness.case import GoldenRef, OutputKey
 from harness import cli, schema
 from harness.errors import CaseSchemaError, SchemaProblem
+from schema_problems import problems
 
 LSTM = "{class: LSTM, units: 4}"
 INPUT = "{batch: 2, timesteps: 3, features: 5}"
@@ -27,12 +28,6 @@ def case(layer: str = LSTM, input: str = INPUT, extra: str = "") -> str:
     return f"cases:\n  - id: c1\n    layer: {layer}\n    input: {input}\n" + extra
 
 
-def problems(tmp_path: Path, text: str, name: str = "c.yaml") -> list[str]:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CaseSchemaError) as info:
-        schema.load_file(path, display=name)
-    return str(info.value).splitlines()
 
 
 CASE_KEYS = ("id, about, layer, model, input, mask, mask_via, initial_state, weights, dtype, devices, seed, "

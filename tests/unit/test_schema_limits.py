@@ -17,6 +17,7 @@ from harness.case import GoldenRef
 from harness.errors import CaseSchemaError
 from harness.schema import limits, messages
 from harness.schema.keys import LIMIT_DEFAULTS
+from schema_problems import problems
 
 LSTM = "{class: LSTM, units: 4}"
 INPUT = "{batch: 2, timesteps: 3, features: 5}"
@@ -33,12 +34,6 @@ def model_case(*layers: str, input: str = "{batch: 2, timesteps: 3, features: 1}
     return f"cases:\n  - id: c1\n    model: [{', '.join(layers)}]\n    input: {input}\n" + extra
 
 
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "c.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CaseSchemaError) as info:
-        schema.load_file(path, display="c.yaml")
-    return str(info.value).splitlines()
 
 
 def load(tmp_path: Path, text: str) -> list:

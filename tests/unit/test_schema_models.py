@@ -3,13 +3,12 @@ exact messages, and the Case a valid model case becomes.  No Keras needed.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from harness import schema
 from harness.case import OutputKey
-from harness.errors import CaseSchemaError
+from schema_problems import problems
 
 INPUT = "{batch: 2, timesteps: 6, features: 3}"
 
@@ -20,12 +19,6 @@ def model_case(*entries: str, input: str = INPUT, extra: str = "") -> str:
     return f"cases:\n  - id: c1\n    model:\n{body}    input: {input}\n" + extra
 
 
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "c.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CaseSchemaError) as info:
-        schema.load_file(path, display="c.yaml")
-    return str(info.value).splitlines()
 
 
 CLASSES = ("LSTM, GRU, SimpleRNN, Bidirectional, Dense, TimeDistributed, RepeatVector, Flatten, Reshape, "

@@ -6,13 +6,13 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-from pathlib import Path
 
 import pytest
 import yaml
 
 from harness import cli, schema, yaml_lines
 from harness.errors import CaseSchemaError
+from schema_problems import problems
 
 LSTM = "{class: LSTM, units: 4}"
 INPUT = "{batch: 2, timesteps: 3, features: 5}"
@@ -23,12 +23,6 @@ def case(layer: str = LSTM, input: str = INPUT, extra: str = "") -> str:
     return f"cases:\n  - id: c1\n    layer: {layer}\n    input: {input}\n" + extra
 
 
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "c.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CaseSchemaError) as info:
-        schema.load_file(path, display="c.yaml")
-    return str(info.value).splitlines()
 
 
 def flag(value: str, arg: str = "return_sequences") -> str:
