@@ -55,8 +55,6 @@ def worst_text(result: CaseResult) -> str:
     return error_text(result.worst)
 
 
-EXPECTED_ERROR, DOCUMENTED_MISMATCH = Pass.EXPECTED_ERROR.value, Pass.DOCUMENTED_MISMATCH.value
-
 # ANSI colours of the verdict word on a terminal.
 COLORS = {Verdict.PASS: "32", Verdict.FAIL: "31", Verdict.ERROR: "1;31", Verdict.SKIP: "33"}
 
@@ -65,26 +63,26 @@ def _documented(check) -> bool:
     return check.passed and check.how == Pass.DOCUMENTED_MISMATCH
 
 
-def pass_kind(result: CaseResult) -> str | None:
-    """Why a passing case passed when Keras did not simply agree: ``EXPECTED_ERROR`` (Keras raised
-    what expect.error names) or ``DOCUMENTED_MISMATCH`` (an expect.mismatch output still differs);
+def pass_kind(result: CaseResult) -> Pass | None:
+    """Why a passing case passed when Keras did not simply agree: ``Pass.EXPECTED_ERROR`` (Keras
+    raised what expect.error names) or ``Pass.DOCUMENTED_MISMATCH`` (an expect.mismatch output still differs);
     None for an ordinary pass and for every other verdict.  Read from the result's checks only."""
     if result.verdict != Verdict.PASS:
         return None
     if any(c.passed and c.how == Pass.EXPECTED_ERROR for c in result.checks):
-        return EXPECTED_ERROR
+        return Pass.EXPECTED_ERROR
     if any(_documented(c) for c in result.checks):
-        return DOCUMENTED_MISMATCH
+        return Pass.DOCUMENTED_MISMATCH
     return None
 
 
 def pass_label(result: CaseResult) -> str:
     """``raised ValueError as expected`` / ``documented mismatch: h, c``; "" for any other result."""
     kind = pass_kind(result)
-    if kind == EXPECTED_ERROR:
+    if kind == Pass.EXPECTED_ERROR:
         raised = next(c.raised for c in result.checks if c.passed and c.how == Pass.EXPECTED_ERROR)
         return f"raised {raised} as expected" if raised else "raised as expected"
-    if kind == DOCUMENTED_MISMATCH:
+    if kind == Pass.DOCUMENTED_MISMATCH:
         return "documented mismatch: " + ", ".join(c.name for c in result.checks if _documented(c))
     return ""
 
@@ -209,7 +207,7 @@ def plural(n: int, word: str) -> str:
 def summary(results: list[CaseResult], seconds: float) -> str:
     counts = Counter(r.verdict for r in results)
     kinds = Counter(pass_kind(r) for r in results)
-    how = [plural(kinds[k], k) for k in (DOCUMENTED_MISMATCH, EXPECTED_ERROR) if kinds[k]]
+    how = [plural(kinds[k], k.value) for k in (Pass.DOCUMENTED_MISMATCH, Pass.EXPECTED_ERROR) if kinds[k]]
     parts = []
     for v in Verdict:
         if counts[v]:
@@ -301,7 +299,8 @@ def to_json(results: list[CaseResult], complete: bool = True) -> str:
     counts = Counter(r.verdict for r in results)
     kinds = Counter(pass_kind(r) for r in results)
     totals = {"cases": len(results), **{v.value: counts[v] for v in Verdict},
-              "pass_documented_mismatch": kinds[DOCUMENTED_MISMATCH], "pass_expected_error": kinds[EXPECTED_ERROR]}
+              "pass_documented_mismatch": kinds[Pass.DOCUMENTED_MISMATCH],
+              "pass_expected_error": kinds[Pass.EXPECTED_ERROR]}
     doc = {"format": REPORT_FORMAT, "format_version": REPORT_FORMAT_VERSION, "harness": __version__,
            "complete": complete, "versions": versions, "totals": totals, "cases": rows}
     return json.dumps(strict(doc), indent=2, allow_nan=False)
