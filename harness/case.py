@@ -2,14 +2,74 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 from collections.abc import Mapping
 
 
-def format_value(value: Any) -> str:
-    """A sweep value as written in an expanded id (YAML spelling for true/false/null)."""
+# What an id is made of, outside its brackets and inside: ASCII letters, digits, '_', '.' and '-',
+# each a character pytest's -k grammar takes in one word, as it takes ':' (label:value), '+' (between
+# the parts) and the brackets.  So a whole id, given to pytest -k, to --lf, in junit or to the CLI, is
+# read as one word: ``lstm-basic[units:5+return_state:true+cpu]``.
+ID_WORD = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def spell(value: Any) -> str | None:
+    """How a sweep value is written in an id, or None where it has no spelling an id can hold:
+    true/false/null, numbers (an exponent without '+': 1e308), strings made of ID_WORD characters;
+    a list or mapping as its items (keys and values) joined by '-' ([6, 4, 2, 0]: ``6-4-2-0``)."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value).replace("e+", "e")
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, (list, tuple, dict)):
+        items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else list(value)
+        parts = [spell(item) for item in items]
+        if not parts or None in parts:
+            return None
+        text = "-".join(parts)
+    else:
+        return None
+    return text if ID_WORD.fullmatch(text) else None
+
+
+def sweep_labels(point: tuple[tuple[str, Any], ...]) -> list[str]:
+    """The label of each swept path in an id: its last part, or the whole path where two share one."""
+    lasts = [path.rsplit(".", 1)[-1] for path, _ in point]
+    return [last if lasts.count(last) == 1 else path for (path, _), last in zip(point, lasts)]
+
+
+def _parts(point: tuple[tuple[str, Any], ...]) -> list[str]:
+    parts = []
+    for label, (path, value) in zip(sweep_labels(point), point):
+        text = spell(value)
+        if text is None or not ID_WORD.fullmatch(label):  # the schema refuses such a sweep first
+            raise ValueError(f"sweep {path}: {value!r} has no spelling an id can hold")
+        parts.append(f"{label}:{text}")
+    return parts
+
+
+def point_id(base_id: str, point: tuple[tuple[str, Any], ...]) -> str:
+    """``lstm-basic[units:5+return_state:true]``: the id of a sweep point, device left off (no
+    sweep: the base id)."""
+    return f"{base_id}[{'+'.join(_parts(point))}]" if point else base_id
+
+
+def case_id(base_id: str, point: tuple[tuple[str, Any], ...], device: str) -> str:
+    """The full id of one expanded case, the device last in its bracket:
+    ``lstm-basic[units:5+return_state:true+cpu]``, ``lstm-basic[cpu]``."""
+    return f"{base_id}[{'+'.join([*_parts(point), device])}]"
+
+
+def _legacy_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -19,20 +79,15 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def point_id(base_id: str, point: tuple[tuple[str, Any], ...]) -> str:
-    """``lstm-basic[units=5,return_state=true]``: the id of a sweep point, device left off.
-
-    Each swept path is labelled by its last part, or in full where two paths share one."""
+def legacy_point_id(base_id: str, point: tuple[tuple[str, Any], ...]) -> str:
+    """The id of a sweep point as keras-equiv 0.1 wrote it, ``lstm-basic[units=5,return_state=true]``
+    (the full id added ``@cpu``).  Two things still read it: the seed of a sweep point hashes it, so
+    every case keeps the random data it was checked and recorded with, and golden files recorded
+    then name their cases with it (golden_format accepts them)."""
     if not point:
         return base_id
-    lasts = [path.rsplit(".", 1)[-1] for path, _ in point]
-    labels = [last if lasts.count(last) == 1 else path for (path, _), last in zip(point, lasts)]
-    return base_id + "[" + ",".join(f"{label}={format_value(v)}" for label, (_, v) in zip(labels, point)) + "]"
-
-
-def case_id(base_id: str, point: tuple[tuple[str, Any], ...], device: str) -> str:
-    """The full id of one expanded case: the sweep point's id on one device."""
-    return f"{point_id(base_id, point)}@{device}"
+    return base_id + "[" + ",".join(f"{label}={_legacy_value(v)}"
+                                    for label, (_, v) in zip(sweep_labels(point), point)) + "]"
 
 
 class OutputKey(NamedTuple):
@@ -145,7 +200,7 @@ class Case:
 
     @cached_property
     def id(self) -> str:
-        """``base[sweep point]@device``: unique across the library."""
+        """``base[sweep point+device]``: unique across the library (case_id)."""
         return case_id(self.base_id, self.sweep_point, self.device)
 
     @cached_property

@@ -8,12 +8,14 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__, check_model, flavours, golden, layers, report, schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
+from .markers import MARKERS, markers
 from .runner import RunOptions, run_case, verify_golden
 from .select import default_case_dirs, select
 
@@ -43,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("targets", nargs="*", metavar="PATH|ID",
                        help="case files, directories or case ids (default: the bundled cases/)")
         p.add_argument("-k", dest="keyword", metavar="EXPR",
-                       help="only ids matching this expression (substrings with and/or/not)")
+                       help="only cases this expression matches: pytest's -k (words matched as substrings "
+                            "of the id, its folders and file, and its markers; and, or, not, parentheses)")
+        p.add_argument("-m", dest="marks", metavar="MARKEXPR",
+                       help="only cases whose markers this expression matches: pytest's -m "
+                            "(e.g. 'gru and float64'; list --markers lists the markers)")
         p.add_argument("--device", choices=("cpu", "gpu", "all"),
                        help="run every case on this device instead of the devices it lists")
 
@@ -53,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     selection(run)
     run.add_argument("--json", metavar="FILE", help=json_help)
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
-    selection(command("list", help="list expanded case ids (no TensorFlow import)"))
+    listing = command("list", help="list expanded case ids (no TensorFlow import)")
+    selection(listing)
+    listing.add_argument("--markers", action="store_true",
+                         help="list the markers -m selects by instead, with how many selected cases have each")
     selection(command("validate", help="check case files (no TensorFlow import)"))
     rec = command("record", help="run cases and write their inputs, weights and outputs to HDF5")
     selection(rec)
@@ -62,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--force", action="store_true", help="overwrite an existing file")
     ver = command("verify", help="rerun the cases in a golden file here and compare")
     ver.add_argument("golden", metavar="FILE.h5")
-    ver.add_argument("--case", metavar="ID", help="only this recorded case (its id, or its id without @device)")
+    ver.add_argument("--case", metavar="ID", help="only this recorded case (its id, or its id without the device)")
     ver.add_argument("--device", choices=("cpu", "gpu"),
                      help="rerun the recorded cases on this device (record on one, verify on the other)")
     ver.add_argument("--json", metavar="FILE", help=json_help)
@@ -138,10 +147,16 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
             print(f"{_counter(index, len(results))} {report.row(result, width, color)}", file=out)
         return _report(results, json_path, start, out)
     _check_targets(args.targets)
-    cases = select(args.targets, args.keyword, args.device)
+    cases = select(args.targets, args.keyword, args.device, args.marks)
     options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
     if args.command == "validate":
         print(f"ok: {len(cases)} cases")
+        return 0
+    if args.command == "list" and args.markers:
+        counts = Counter(name for case in cases for name in markers(case))
+        width = max(map(len, MARKERS))
+        for name, meaning in MARKERS.items():
+            print(f"{name:<{width}}  {counts[name]:>5}  {meaning}")
         return 0
     if args.command == "list":
         for case in cases:

@@ -18,7 +18,7 @@ from .case import Case
 from .data import Arrays
 from .errors import GoldenError, UsageError
 from .golden_format import (FORMAT, FORMAT_VERSION, MALFORMED, NOTHING_RECORDED, WIDENED, h5py_module, item_kind,
-                            open_file, read_case)
+                            legacy_names, open_file, read_case)
 from .result import CaseResult
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MALFORMED", "NOTHING_RECORDED", "case_arrays", "load", "record", "reproduce"]
@@ -136,7 +136,7 @@ def load(path: str | Path, case_id: str | None = None,
     """(case, recorded arrays with golden outputs, provenance) for each case in a golden file.
 
     ``case_id``: only that case (its full id, or its id without the device); ``device``: the cases
-    re-targeted to that device (their ids then end in @device).  Every case of the file is checked
+    re-targeted to that device (their ids then name that device).  Every case of the file is checked
     either way; provenance holds the group's attributes, with ``policy``, ``compute`` and
     ``output_dtypes`` (output -> the NumPy dtype Keras returned it in) for older files too."""
     if device is not None and device not in api.DEVICES:
@@ -165,7 +165,7 @@ def load(path: str | Path, case_id: str | None = None,
         except (OSError, KeyError) as exc:
             raise GoldenError(f"{path}: {MALFORMED}: cannot be read ({type(exc).__name__}: {exc})") from None
     if case_id is not None:
-        out = [entry for entry in out if case_id in (entry[0].id, entry[0].point_id)]
+        out = [entry for entry in out if case_id in (entry[0].id, entry[0].point_id, *legacy_names(entry[0]))]
         if not out:
             raise GoldenError(f"{path}: no case '{case_id}' in this golden file")
     if device is not None:
@@ -200,7 +200,7 @@ def case_arrays(case: Case) -> Arrays:
     path, wanted = case.expect.golden
     name = wanted or case.id
     for recorded, arrays, _ in load(path):
-        if recorded.id == name:
+        if name in (recorded.id, legacy_names(recorded)[0]):
             problem = _cannot_feed(case, recorded)
             if problem:
                 raise GoldenError(f"{path}: recorded case '{name}' cannot feed case '{case.id}': {problem}")

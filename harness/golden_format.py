@@ -34,7 +34,7 @@ import numpy as np
 
 from . import layers, schema
 from . import keras_api as api
-from .case import Case, MaskSpec
+from .case import Case, MaskSpec, legacy_point_id
 from .data import Arrays
 from .errors import GoldenError
 from .yaml_lines import LineDict
@@ -220,7 +220,7 @@ def recorded_case(r: Reader, has_state: bool) -> Case:
     ck = schema.Checker(f"{r.path}: {MALFORMED}")
     ck.case_id = r.name
     point = d.get("sweep_point", [])
-    if not isinstance(d["base_id"], str) or not schema.ID_PATTERN.match(d["base_id"]):
+    if not isinstance(d["base_id"], str) or not schema.ID_PATTERN.fullmatch(d["base_id"]):
         ck.must_be(d, "base_id", "base_id", "an id of a-z, 0-9, '_' and '-'", d["base_id"])
     if not isinstance(point, list) or not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
                                               for p in point):
@@ -235,12 +235,20 @@ def recorded_case(r: Reader, has_state: bool) -> Case:
     if ck.problems:
         raise GoldenError("\n".join(map(str, ck.problems)))
     case = cases[0]  # one device given: one case
-    if case.id != d["id"]:
+    if d["id"] not in (case.id, legacy_names(case)[0]):  # the second: recorded by keras-equiv 0.1
         raise r.error(f"recorded id {d['id']!r} is not the one its base id and sweep point give ({case.id!r}); "
                       "recorded by an older keras-equiv without sweep points? record it again")
     if d["id"] != r.name:
         raise r.error(f"its case JSON has the id {d['id']!r}")
     return dataclasses.replace(case, line=d["line"], input=dataclasses.replace(case.input, data="values"))
+
+
+def legacy_names(case: Case) -> tuple[str, str]:
+    """The full id and the device-less id of ``case`` as keras-equiv 0.1 wrote them
+    (``base[units=5]@cpu``, ``base[units=5]``): files recorded then name their cases so, and case
+    files written then refer to them so (the names golden.load answers to besides today's)."""
+    point = legacy_point_id(case.base_id, case.sweep_point)
+    return f"{point}@{case.device}", point
 
 
 def read_case(path: str | Path, name: str, group) -> tuple[Case, Arrays, dict]:

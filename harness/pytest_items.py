@@ -16,6 +16,7 @@ from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebac
 
 from . import runner, schema
 from .errors import CaseFailure, CaseOverrun, CaseSchemaError
+from .markers import markers
 from .pytest_options import IDS, RESULT, TIMEOUT
 from .report import failure_text, reproduce, summary, verdict_line
 from .result import CaseResult, Verdict
@@ -35,7 +36,9 @@ class CaseFile(pytest.File):
         if problems:
             raise CaseSchemaError(problems)
         for case in with_device(cases, self.config.getoption("keras_equiv_device")):
-            yield CaseItem.from_parent(self, name=case.id, case=case)
+            # The nodeid as a string: pytest 9 parses it (name and [params]) as it parses the ids it
+            # reads back for --lf / --ff, so the two compare equal; pytest 8 keeps it as it is.
+            yield CaseItem.from_parent(self, name=case.id, nodeid=f"{self.nodeid}::{case.id}", case=case)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseSchemaError):
@@ -142,10 +145,8 @@ class CaseItem(pytest.Item):
     def __init__(self, *, case, **kwargs):
         super().__init__(**kwargs)
         self.case = case
-        if case.device == "gpu":
-            self.add_marker(pytest.mark.gpu)
-        if case.requires.get("keras") == 2:
-            self.add_marker(pytest.mark.keras2)
+        for name in markers(case):
+            self.add_marker(name)
 
     def runtest(self) -> None:
         options = runner.RunOptions(tf32=self.config.getoption("keras_equiv_tf32"),

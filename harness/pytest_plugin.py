@@ -47,6 +47,7 @@ import pytest
 
 from . import flavours, schema
 from .errors import HarnessError
+from .markers import MARKERS
 from .pytest_files import glob_regex, is_case_file
 from .pytest_items import REPORT_ATTR, CaseFile, CaseItem, RunSummary, encode_result
 from .pytest_options import ALIASES, DEFAULT_PATHS, DEVICES, IDS, OPTIONS, PATTERNS, RESULT, TIMEOUT, Aliases, \
@@ -101,9 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # In an xdist worker: gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing in the controller or without xdist.
     flavours.pin_worker_gpu(getattr(config, "workerinput", {}).get("workerid"))
     config.stash[IDS] = schema.IdRegistry()
-    config.addinivalue_line("markers", "gpu: the case runs on a GPU")
-    config.addinivalue_line("markers", "keras2: the case needs legacy Keras 2 (tf_keras)")
-    config.addinivalue_line("markers", "slow: a large case")
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: keras-equiv: {meaning}")
     config.pluginmanager.register(RunSummary(), "keras-equiv-summary")
 
 

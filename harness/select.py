@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from collections.abc import Iterable, Sequence
+
+from _pytest.mark import expression
 
 from . import schema
 from .case import Case
 from .errors import UsageError
+from .markers import MARKERS, markers
 
 
 def default_case_dirs() -> list[Path]:
@@ -23,8 +25,11 @@ def default_case_dirs() -> list[Path]:
     raise UsageError("no case files given and no ./cases directory here")
 
 
-def select(args: Sequence[str], keyword: str | None = None, device: str | None = None) -> list[Case]:
-    """Cases named by paths and/or ids (an id may be exact, without @device, or a base id)."""
+def select(args: Sequence[str], keyword: str | None = None, device: str | None = None,
+           marks: str | None = None) -> list[Case]:
+    """Cases named by paths and/or ids (an id may be exact, without its device, or a base id),
+    then those ``-k keyword`` and ``-m marks`` keep."""
+    keep = [matcher(expr) for matcher, expr in ((keyword_matcher, keyword), (marker_matcher, marks)) if expr]
     paths = [a for a in args if Path(a).exists()]
     ids = [a for a in args if not Path(a).exists()]
     for a in ids:
@@ -50,10 +55,7 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
                 raise UsageError(f"no case with id '{wanted}'{hint}")
             chosen.update((c.id, c) for c in hits)
         cases = list(chosen.values())
-    if keyword:
-        match = keyword_matcher(keyword)
-        cases = [c for c in cases if match(c.id)]
-    return cases
+    return [c for c in cases if all(match(c) for match in keep)]
 
 
 def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
@@ -69,59 +71,65 @@ def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
     return list(out.values())
 
 
-_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+# pytest's own -k / -m grammar (and, or, not, parentheses, words of \w : + - . [ ] \ /), so one
+# expression selects the same cases in both tools.  pytest 8.0-8.3 raise their ParseError, later
+# releases SyntaxError.
+_PARSE_ERRORS = tuple(e for e in (SyntaxError, getattr(expression, "ParseError", None)) if e is not None)
 
 
-def keyword_matcher(expr: str):
-    """pytest-like ``-k``: substrings (case-insensitive) joined by and / or / not / parentheses."""
-    tokens = _TOKEN.findall(expr)
-    pos = 0
-
-    def peek():
-        return tokens[pos] if pos < len(tokens) else None
-
-    def take():
-        nonlocal pos
-        pos += 1
-        return tokens[pos - 1]
-
-    def parse_or():
-        left = parse_and()
-        while peek() == "or":
-            take()
-            right = parse_and()
-            left = (lambda a, b: lambda s: a(s) or b(s))(left, right)
-        return left
-
-    def parse_and():
-        left = parse_not()
-        while peek() == "and":
-            take()
-            right = parse_not()
-            left = (lambda a, b: lambda s: a(s) and b(s))(left, right)
-        return left
-
-    def parse_not():
-        if peek() == "not":
-            take()
-            inner = parse_not()
-            return lambda s: not inner(s)
-        if peek() == "(":
-            take()
-            inner = parse_or()
-            if take() != ")":
-                raise UsageError(f"-k {expr!r}: missing ')'")
-            return inner
-        word = peek()
-        if word is None or word in ("and", "or", ")"):
-            raise UsageError(f"-k {expr!r}: expected a word at position {pos + 1}")
-        take()
-        return lambda s: word.lower() in s.lower()
-
+def compile_expression(expr: str, option: str) -> expression.Expression:
+    """``expr`` compiled by pytest's expression parser; a malformed one is a UsageError worded as
+    pytest words it (``Wrong expression passed to '-k': ...: at column 6: ...``)."""
     try:
-        matcher = parse_or()
-    except IndexError:
-        raise UsageError(f"-k {expr!r}: unbalanced parentheses") from None
-    if pos != len(tokens):
-        raise UsageError(f"-k {expr!r}: unexpected {tokens[pos]!r}")
-    return matcher
+        return expression.Expression.compile(expr)
+    except _PARSE_ERRORS as exc:
+        where = f"at column {exc.offset}: {exc.msg}" if isinstance(exc, SyntaxError) else str(exc)
+        raise UsageError(f"Wrong expression passed to '{option}': {expr}: {where}") from None
+
+
+def keyword_names(case: Case) -> set[str]:
+    """What ``-k`` matches a case by, as pytest matches its item: the id, its markers, and the
+    folders and file of its path below the current directory (pytest: below the rootdir; a file
+    outside it: its name alone)."""
+    path = Path(case.path)
+    try:
+        parts = path.resolve().relative_to(Path.cwd().resolve()).parts
+    except ValueError:
+        parts = (path.name,)
+    return {case.id, *parts, *markers(case)}
+
+
+def keyword_matcher(expr: str) -> Callable[[Case], bool]:
+    """``-k EXPR``: true for a case when the expression holds with each word true if it is a
+    substring (any case) of one of the case's keyword_names, as in pytest."""
+    compiled = compile_expression(expr, "-k")
+
+    def matches(case: Case) -> bool:
+        names = [name.lower() for name in keyword_names(case)]
+
+        def word(sub: str, /, **kwargs) -> bool:
+            if kwargs:
+                raise UsageError("Keyword expressions do not support call parameters.")
+            return any(sub.lower() in name for name in names)
+
+        return compiled.evaluate(word)
+
+    return matches
+
+
+def marker_matcher(expr: str) -> Callable[[Case], bool]:
+    """``-m EXPR``: true for a case when the expression holds with each word true if the case has
+    that marker (markers.MARKERS; an unknown name is a UsageError, not a silent empty selection)."""
+    compiled = compile_expression(expr, "-m")
+    unknown = sorted(compiled.idents() - set(MARKERS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(MARKERS), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UsageError(f"unknown marker(s) in '-m' expression: {', '.join(unknown)}{hint}; "
+                         "keras-equiv list --markers lists them")
+
+    def matches(case: Case) -> bool:
+        have = set(markers(case))
+        return compiled.evaluate(lambda name, /, **kwargs: name in have and not kwargs)
+
+    return matches

@@ -108,7 +108,7 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
     dtypes, what = (ml.MODEL_DTYPES, "dtype for a model case") if is_model else (tuple(layers.DTYPES), "dtype")
     dtype = ck.choice(raw, "dtype", "dtype", dtypes, what) if "dtype" in raw else "float32"
     devices = _check_devices(ck, raw)
-    seed = zlib.crc32(case.point_id(base_id, point).encode()) & 0x7FFFFFFF
+    seed = zlib.crc32(case.legacy_point_id(base_id, point).encode()) & 0x7FFFFFFF
     if "seed" in raw:
         seed = ck.integer(raw, "seed", "seed", 0)
     if is_model:  # model cases have no training or calls (MODEL_CASE_KEYS)
@@ -135,6 +135,11 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
                       seed=seed, expect=expect, tolerance=tolerance, requires=requires, sweep_point=point,
                       **fields)
             for device in devices]
+
+
+# What a swept value must be: the case id spells it (case.spell).
+ID_VALUE = ("a value an id can spell: null, true, false, a number, or a string of letters, digits, '_', "
+            "'.' and '-' (a list or mapping of such values is spelled joined by '-')")
 
 
 def sweep_path_ok(raw: LineDict, path: str) -> bool:
@@ -183,6 +188,19 @@ def expand(ck: Checker, raw: LineDict, base_id: str, path: str) -> list[case.Cas
         elif not isinstance(values, list) or not values:
             ck.fail(sweep, key, f"sweep.{clip(key)}", "must be a non-empty list", "a list of values", show(values))
             ok = False
+        else:
+            for index, value in enumerate(values):
+                if case.spell(value) is None:  # it would make an id pytest -k, --lf and junit cannot take
+                    ck.must_be(sweep, key, f"sweep.{clip(key)}[{index}]", ID_VALUE, value)
+                    ok = False
+                    break
+    if ok:
+        keys = tuple(sweep)
+        for key, label in zip(keys, case.sweep_labels(tuple((key, None) for key in keys))):
+            if not case.ID_WORD.fullmatch(label):
+                ck.must_be(sweep, key, f"sweep.{clip(key)}", "a path an id can spell (letters, digits, '_', "
+                           "'.' and '-'; the id shows its last part)", key)
+                ok = False
     if not ok or not check_sweep_points(ck, raw, sweep):
         return []
     cases: list[case.Case] = []

@@ -77,7 +77,7 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
             ck.must_be(doc, "cases", f"cases[{index}]", "a mapping", raw)
             continue
         cid = raw.get("id")
-        if not isinstance(cid, str) or not ID_PATTERN.match(cid):
+        if not isinstance(cid, str) or not ID_PATTERN.fullmatch(cid):
             ck.fail(raw, "id" if "id" in raw else None, f"cases[{index}].id",
                     "may hold only a-z, 0-9, '_' and '-'" if "id" in raw else "is required",
                     "an id like lstm-basic", show(cid) if "id" in raw else "nothing")

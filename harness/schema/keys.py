@@ -24,7 +24,7 @@ TOLERANCE_KEYS = ("atol", "rtol", "reason")
 # lowers) them for that case.  What each one bounds: harness/schema/limits.py.
 LIMIT_DEFAULTS = {"sweep_points": 1_000, "timesteps": 10_000, "elements": 10_000_000, "calls": 100}
 LIMIT_KEYS = tuple(LIMIT_DEFAULTS)
-ID_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+ID_PATTERN = re.compile(r"[a-z0-9_-]+")  # fullmatch it: "^...$" lets a trailing newline through
 # Sections a sweep may reach into, and the keys each one has.
 SECTION_KEYS = {"input": INPUT_KEYS, "mask": MASK_KEYS, "calls": CALLS_KEYS,
                 "requires": REQUIRES_KEYS, "expect": EXPECT_KEYS}

@@ -53,7 +53,7 @@ def test_run_passing_case(tmp_path, capsys):
     path = cases_dir(tmp_path, GOOD)
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^\[1/1\] PASS +tiny-right@cpu ", out, re.MULTILINE)
+    assert re.search(r"^\[1/1\] PASS +tiny-right\[cpu\] ", out, re.MULTILINE)
     assert re.search(r"^1 cases: 1 pass in \d+\.\ds$", out, re.MULTILINE)
 
 
@@ -63,7 +63,7 @@ def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     assert main(["run", "cases/tiny.yaml"]) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert re.match(r"\[1/1\] FAIL +tiny-wrong@cpu ", lines[0])
+    assert re.match(r"\[1/1\] FAIL +tiny-wrong\[cpu\] ", lines[0])
     # err = 1.5 - 1.28125 = 0.21875; allowed = atol + rtol*|desired| = 1e-5 + 1e-5*1.5 = 2.5e-5
     verdict = ("output 'output' not close to the expected values: 1 / 1 elements (100.0%); "
                "max abs err 0.22 > allowed (atol=1e-05, rtol=1e-05)")
@@ -73,7 +73,7 @@ def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     assert "      index    actual  desired   abs_err   allowed" in report  # widths follow the cells
     assert any(re.fullmatch(r" +\[0, 0\] +1\.28125 +1\.5 +2\.19e-01 +2\.50e-05", line) for line in report)
     reproduce = next(line for line in report if line.startswith("  reproduce:"))
-    assert reproduce == "  reproduce:  keras-equiv run cases/tiny.yaml::tiny-wrong@cpu"
+    assert reproduce == "  reproduce:  keras-equiv run 'cases/tiny.yaml::tiny-wrong[cpu]'"
     assert re.search(r"^1 cases: 1 failed in ", out, re.MULTILINE)
     # and the reproduce command does reproduce it (from the directory holding cases/)
     argv = shlex.split(reproduce.split(":", 1)[1])
@@ -85,7 +85,7 @@ def test_json_report_and_device_gpu_skip(tmp_path, capsys):
     out_file = tmp_path / "results.json"
     assert main(["run", "-q", str(path), "--json", str(out_file)]) == 1
     rows = json.loads(out_file.read_text(encoding="utf-8"))["cases"]
-    assert {r["id"]: r["verdict"] for r in rows} == {"tiny-right@cpu": "pass", "tiny-wrong@cpu": "fail"}
+    assert {r["id"]: r["verdict"] for r in rows} == {"tiny-right[cpu]": "pass", "tiny-wrong[cpu]": "fail"}
     right = rows[0]
     assert (right["dtype"], right["device"], right["worst"]["atol"]) == ("float32", "cpu", 1e-5)
     assert "PASS" not in capsys.readouterr().out  # -q: only failures get a row
@@ -94,23 +94,24 @@ def test_json_report_and_device_gpu_skip(tmp_path, capsys):
         pytest.skip("a GPU is visible; the no-GPU skip cannot be checked here")
     assert main(["run", "--device", "gpu", str(path), "-k", "right"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^\[1/1\] SKIP +tiny-right@gpu +gpu case: no GPU visible to Keras", out, re.MULTILINE)
+    assert re.search(r"^\[1/1\] SKIP +tiny-right\[gpu\] +gpu case: no GPU visible to Keras", out, re.MULTILINE)
     assert "1 cases: 1 skip in" in out and "skipped 1: gpu case: no GPU visible to Keras" in out
 
 
 def test_list_validate_and_keyword(tmp_path, capsys):
     path = cases_dir(tmp_path, GOOD, WRONG, SHOWN)
     assert main(["list", str(path)]) == 0
-    assert capsys.readouterr().out.splitlines() == ["tiny-right@cpu", "tiny-wrong@cpu", "shown-lstm@cpu"]
+    assert capsys.readouterr().out.splitlines() == ["tiny-right[cpu]", "tiny-wrong[cpu]", "shown-lstm[cpu]"]
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().out == "ok: 3 cases\n"
-    assert main(["list", "-k", "tiny and not WRONG", str(path)]) == 0  # -k ignores case, like pytest
-    assert capsys.readouterr().out == "tiny-right@cpu\n"
+    assert main(["list", "-k", "tiny- and not WRONG", str(path)]) == 0  # -k ignores case, like pytest
+    assert capsys.readouterr().out == "tiny-right[cpu]\n"
     assert main(["list", "-k", "(lstm or wrong) and not right", "--device", "all", str(path)]) == 0
-    assert capsys.readouterr().out.split() == ["tiny-wrong@cpu", "tiny-wrong@gpu", "shown-lstm@cpu",
-                                               "shown-lstm@gpu"]
+    assert capsys.readouterr().out.split() == ["tiny-wrong[cpu]", "tiny-wrong[gpu]", "shown-lstm[cpu]",
+                                               "shown-lstm[gpu]"]
     assert main(["list", "-k", "(tiny", str(path)]) == 2
-    assert capsys.readouterr().err == "keras-equiv: error: -k '(tiny': unbalanced parentheses\n"
+    assert capsys.readouterr().err == ("keras-equiv: error: Wrong expression passed to '-k': (tiny: at column 6: "
+                                       "expected right parenthesis; got end of input\n")  # pytest's words
     assert main(["run", "-k", "nothing-matches", str(path)]) == 2  # nothing to run is a usage error
     assert "no cases selected" in capsys.readouterr().err
 
@@ -120,7 +121,7 @@ def test_show_prints_formula_and_weight_shapes(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["show", "shown-lstm"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("shown-lstm@cpu  (cases/tiny.yaml:2)\n")
+    assert out.startswith("shown-lstm[cpu]  (cases/tiny.yaml:2)\n")
     assert "  layer:     keras.layers.LSTM(units=3)\n" in out
     # LSTM, F=2, U=3: kernel (F, 4U) = (2, 12), recurrent (U, 4U) = (3, 12), bias (4U,) = (12,)
     assert '{"kernel": [2, 12], "recurrent_kernel": [3, 12], "bias": [12]}' in out
@@ -142,7 +143,7 @@ def test_unknown_id_is_a_usage_error_with_a_suggestion(tmp_path, capsys, monkeyp
     assert capsys.readouterr().err == "keras-equiv: error: missing.yaml: no such case file\n"
     # pytest's path::id form names one case of one file
     assert main(["list", "cases/tiny.yaml::shown-lstm"]) == 0
-    assert capsys.readouterr().out == "shown-lstm@cpu\n"
+    assert capsys.readouterr().out == "shown-lstm[cpu]\n"
 
 
 def test_loading_listing_validating_never_import_tensorflow():

@@ -163,7 +163,7 @@ def test_json_to_stdout_leaves_stdout_valid_json(tmp_path, capsys):
     captured = capsys.readouterr()
     doc = json.loads(captured.out)  # nothing but the report
     assert (doc["format"], doc["complete"], doc["totals"]["pass"]) == ("keras-equiv-report", True, 5)
-    assert re.search(r"^\[1/5\] PASS  point\[units=1\]@cpu  ", captured.err, re.MULTILINE)  # the rows: stderr
+    assert re.search(r"^\[1/5\] PASS  point\[units:1\+cpu\]  ", captured.err, re.MULTILINE)  # the rows: stderr
     assert re.search(r"^5 cases: 5 pass in \d+\.\ds$", captured.err, re.MULTILINE)
 
 
@@ -175,7 +175,7 @@ def test_record_out_is_written_atomically_and_kept_on_ctrl_c(tmp_path, capsys):
     before = out.read_bytes()
     calls = []
     assert main(["record", str(path), "--out", str(out), "--force"], runner=passing_runner(calls, 1)) == 130
-    assert calls == ["tiny@cpu"] and out.read_bytes() == before
+    assert calls == ["tiny[cpu]"] and out.read_bytes() == before
     assert capsys.readouterr().err == f"\ninterrupted: 0 of 1 cases ran; nothing written to {out}\n"
 
 
@@ -189,12 +189,12 @@ def test_ctrl_c_prints_what_ran_writes_a_partial_report_and_exits_130(tmp_path, 
     assert main(["run", str(path), "--json", str(report)], runner=passing_runner(calls, interrupt_at=3)) == 130
     assert len(calls) == 3  # the third case was the one interrupted
     out = capsys.readouterr().out
-    assert "[2/5] PASS  point[units=2]@cpu  " in out and "[3/5]" not in out
+    assert "[2/5] PASS  point[units:2+cpu]  " in out and "[3/5]" not in out
     assert "\ninterrupted: 2 of 5 cases ran\n" in out
     assert re.search(r"^2 cases: 2 pass in \d+\.\ds$", out, re.MULTILINE)
     doc = json.loads(report.read_text(encoding="utf-8"))
-    assert doc["complete"] is False and [c["id"] for c in doc["cases"]] == ["point[units=1]@cpu",
-                                                                             "point[units=2]@cpu"]
+    assert doc["complete"] is False and [c["id"] for c in doc["cases"]] == ["point[units:1+cpu]",
+                                                                             "point[units:2+cpu]"]
     assert doc["totals"] == {"cases": 2, "pass": 2, "fail": 0, "error": 0, "skip": 0,
                              "pass_documented_mismatch": 0, "pass_expected_error": 0}
 
@@ -245,7 +245,7 @@ def test_a_closed_stdout_stops_the_run_and_keeps_the_report(tmp_path):
     calls = []
     code = cli._run(cases, str(report), False, RunOptions(), runner=passing_runner(calls), out=ClosedAfterOneRow())
     assert code == 130 and len(calls) == 2  # no case ran after the pipe closed
-    assert written[0].startswith("[1/5] PASS  point[units=1]@cpu")
+    assert written[0].startswith("[1/5] PASS  point[units:1+cpu]")
     doc = json.loads(report.read_text(encoding="utf-8"))
     assert doc["complete"] is False and len(doc["cases"]) == 2
 
@@ -264,7 +264,7 @@ def test_list_into_head_exits_quietly(tmp_path, buffered):
         **os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
                           env=env)
-    assert proc.stdout == "many-lstm-points-for-a-long-listing-0[units=1,timesteps=1]@cpu\n"
+    assert proc.stdout == "many-lstm-points-for-a-long-listing-0[units:1+timesteps:1+cpu]\n"
     assert proc.stderr == "rc=0\n", proc.stderr[-2000:]  # no traceback, no "Exception ignored", no 141
 
 
@@ -287,7 +287,7 @@ def test_a_real_ctrl_c_during_a_run(tmp_path):
                             env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1"})
     try:
         first = proc.stdout.readline()  # the first row: Keras is loaded and cases are running
-        assert first.startswith("[  1/400] PASS  slow[seed=0]@cpu"), first + proc.stderr.read()[-2000:]
+        assert first.startswith("[  1/400] PASS  slow[seed:0+cpu]"), first + proc.stderr.read()[-2000:]
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -369,11 +369,12 @@ def test_rows_label_expected_errors_and_documented_mismatches(tmp_path, capsys):
     path = case_file(tmp_path, "cases:\n" + RAISES + DIFFERS + TINY.split("cases:\n", 1)[1], name="kinds.yaml")
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
-    # the ids padded to the widest of the run, "differs@cpu" (11)
-    assert re.search(r"^\[1/3\] PASS  raises@cpu   \(raised ValueError as expected\)  \d+\.\d\ds$", out, re.MULTILINE)
-    assert re.search(r"^\[2/3\] PASS  differs@cpu  \(documented mismatch: output\)  err \S+ / tol \S+  ", out,
+    # the ids padded to the widest of the run, "differs[cpu]" (11)
+    assert re.search(r"^\[1/3\] PASS  raises\[cpu\]   \(raised ValueError as expected\)  \d+\.\d\ds$", out,
                      re.MULTILINE)
-    assert re.search(r"^\[3/3\] PASS  tiny@cpu     err ", out, re.MULTILINE)
+    assert re.search(r"^\[2/3\] PASS  differs\[cpu\]  \(documented mismatch: output\)  err \S+ / tol \S+  ", out,
+                     re.MULTILINE)
+    assert re.search(r"^\[3/3\] PASS  tiny\[cpu\]     err ", out, re.MULTILINE)
     assert re.search(r"^3 cases: 3 pass \(1 documented mismatch, 1 expected error\) in ", out, re.MULTILINE)
     assert "\x1b[" not in out  # not a terminal
 

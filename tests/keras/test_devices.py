@@ -65,10 +65,10 @@ def test_require_gpu_turns_the_skip_into_a_failure(case_file):
 
 def test_cli_require_gpu(case_file, capsys):
     assert main(["run", str(case_file), "-k", "gpu"]) == 0
-    assert "SKIP  tiny-gpu@gpu" in capsys.readouterr().out
+    assert "SKIP  tiny-gpu[gpu]" in capsys.readouterr().out
     assert main(["run", str(case_file), "-k", "gpu", "--require-gpu"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  tiny-gpu@gpu" in out and "(--require-gpu)" in out
+    assert "FAIL  tiny-gpu[gpu]" in out and "(--require-gpu)" in out
     # the cpu copy of the case is untouched by the option
     assert main(["run", str(case_file), "--device", "cpu", "--require-gpu"]) == 0
 
@@ -81,7 +81,7 @@ def test_pytest_require_gpu(pytester, case_file):
     plain.stdout.fnmatch_lines([f"*{NO_GPU}*"])
     strict = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--require-gpu")
     strict.assert_outcomes(passed=1, failed=1)
-    strict.stdout.fnmatch_lines([f"device: {NO_GPU}*(--require-gpu)", "FAILED *tiny-gpu@gpu - device: gpu case*"])
+    strict.stdout.fnmatch_lines([f"device: {NO_GPU}*(--require-gpu)", "FAILED *tiny-gpu[[]gpu[]] - device: gpu case*"])
 
 
 # ---------------------------------------------------------------- where tensors live

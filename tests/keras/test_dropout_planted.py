@@ -23,7 +23,7 @@ from harness.runner import RunOptions, run_case
 
 pytest.importorskip("keras")
 TRAINING = Path(__file__).resolve().parents[2] / "cases" / "dropout" / "training.yaml"
-CASE_ID = "dropout-training-rates@cpu"  # SimpleRNN, F = U = 4, rates 0.3 and 0.1, 128 rows
+CASE_ID = "dropout-training-rates[cpu]"  # SimpleRNN, F = U = 4, rates 0.3 and 0.1, 128 rows
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,7 @@ def test_jax_repeats_h0_at_leading_masked_steps():
         import numpy as np
         from harness.case import OutputKey
         case = next(c for c in schema.load_file("cases/flavours/backends.yaml")
-                    if c.id == "flavour-mask-first-output-h0-jax[class=LSTM]@cpu")
+                    if c.id == "flavour-mask-first-output-h0-jax[class:LSTM+cpu]")
         r = runner.run_case(case, runner.RunOptions(keep=True))
         h0 = r.arrays.initial_state[0]
         got = r.keras_run.outputs[OutputKey("output")]
@@ -150,7 +150,7 @@ def test_torch_dropout_one_output_is_that_of_zero_inputs():
         from harness.case import OutputKey
         from harness.keras_api import with_defaults
         case = next(c for c in schema.load_file("cases/flavours/kernels.yaml")
-                    if c.id == "flavour-dropout-one-fused@cpu")
+                    if c.id == "flavour-dropout-one-fused[cpu]")
         r = runner.run_case(case, runner.RunOptions(keep=True))
         x = r.arrays.inputs[0]
         zero = reference.run(with_defaults(case.layer), np.zeros_like(x), r.keras_run.weights)

@@ -15,6 +15,8 @@ from harness.session import gpu_available
 ROOT = Path(__file__).resolve().parents[2]
 PINNED_YAML = ROOT / "cases" / "golden" / "pinned.yaml"
 PINNED_H5 = ROOT / "cases" / "golden" / "pinned.h5"
+# pinned.h5 as keras-equiv 0.1 recorded it, its cases named as ids were then: base[class=LSTM]@cpu.
+LEGACY_H5 = ROOT / "tests" / "data" / "golden-0.1.h5"
 
 CASE = """
 cases:
@@ -40,7 +42,7 @@ def test_layout_is_plain_hdf5(recorded):
     with h5py.File(recorded, "r") as f:
         assert f.attrs["format"] == "keras-equiv-golden"
         assert int(f.attrs["format_version"]) == golden.FORMAT_VERSION
-        g = f["cases"]["tiny-gru@cpu"]
+        g = f["cases"]["tiny-gru[cpu]"]
         assert g["inputs/call1"].shape == (2, 3, 2)
         assert g["mask"][()].tolist() == [[1, 1, 1], [1, 1, 0]]
         assert g["initial_state/0"].shape == (2, 2)
@@ -59,31 +61,31 @@ def test_layout_is_plain_hdf5(recorded):
 
 def test_verify_passes_on_the_same_machine(recorded, capsys):
     assert main(["verify", str(recorded)]) == 0
-    assert "PASS  tiny-gru@cpu" in capsys.readouterr().out
+    assert "PASS  tiny-gru[cpu]" in capsys.readouterr().out
 
 
 def test_verify_catches_a_moved_number(recorded, tmp_path, capsys):
     tampered = tmp_path / "tampered.h5"
     shutil.copy(recorded, tampered)
     with h5py.File(tampered, "r+") as f:
-        f["cases/tiny-gru@cpu/outputs/output"][0, 1, 0] += 1e-3  # far above float32's 1e-5
+        f["cases/tiny-gru[cpu]/outputs/output"][0, 1, 0] += 1e-3  # far above float32's 1e-5
     assert main(["verify", str(tampered)]) == 1
     out = capsys.readouterr().out
     assert "output vs golden" in out
     assert "golden file" in out
     # the reproduce line reruns exactly that recorded case, and does reproduce the failure
     line = next(x for x in out.splitlines() if x.startswith("  reproduce:"))
-    assert line == f"  reproduce:  keras-equiv verify {tampered} --case tiny-gru@cpu"
-    assert main(["verify", str(tampered), "--case", "tiny-gru@cpu"]) == 1
+    assert line == f"  reproduce:  keras-equiv verify {tampered} --case 'tiny-gru[cpu]'"
+    assert main(["verify", str(tampered), "--case", "tiny-gru[cpu]"]) == 1
 
 
 def test_verify_one_case_or_on_another_device(recorded, capsys):
     assert main(["verify", str(recorded), "--case", "tiny-gru"]) == 0
-    assert "PASS  tiny-gru@cpu" in capsys.readouterr().out
+    assert "PASS  tiny-gru[cpu]" in capsys.readouterr().out
     if gpu_available():
         pytest.skip("a GPU is visible: the no-GPU skip cannot be checked here")
     assert main(["verify", str(recorded), "--device", "gpu"]) == 0
-    assert "SKIP  tiny-gru@gpu" in capsys.readouterr().out
+    assert "SKIP  tiny-gru[gpu]" in capsys.readouterr().out
     assert main(["verify", str(recorded), "--case", "no-such-case"]) == 2
 
 
@@ -122,6 +124,25 @@ def test_pinned_golden_file_verifies_here(capsys):
     assert main(["verify", str(PINNED_H5)]) == 0
 
 
+def test_a_golden_file_recorded_by_0_1_verifies_under_todays_ids(capsys):
+    assert main(["verify", str(LEGACY_H5)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  golden-cells[class:LSTM+cpu]" in out and "5 cases: 5 pass" in out
+    # Its cases still answer to the names it gave them.
+    assert main(["verify", str(LEGACY_H5), "--case", "golden-cells[class=LSTM]@cpu"]) == 0
+    assert "[1/1] PASS  golden-cells[class:LSTM+cpu]" in capsys.readouterr().out
+
+
+def test_expect_golden_may_name_a_recorded_case_as_0_1_named_it(tmp_path, capsys):
+    shutil.copy(LEGACY_H5, tmp_path / "old.h5")
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: uses-old-golden\n    layer: {class: LSTM, units: 4, return_sequences: true,"
+        " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
+        "    expect: {golden: \"old.h5::golden-cells[class=LSTM]@cpu\"}\n")
+    assert main(["run", str(tmp_path / "cases.yaml")]) == 0
+    assert "PASS  uses-old-golden[cpu]" in capsys.readouterr().out
+
+
 def test_pinned_golden_file_regenerates(tmp_path):
     """Recording the pinned cases again gives the same inputs and weights exactly (they come from
     NumPy under the case seed) and outputs within the float32 tolerance."""
@@ -149,11 +170,11 @@ def test_expect_golden_fails_when_the_recorded_output_moved(tmp_path, capsys):
     moved = tmp_path / "moved.h5"
     shutil.copy(PINNED_H5, moved)
     with h5py.File(moved, "r+") as f:
-        f["cases/golden-cells[class=LSTM]@cpu/outputs/h"][1, 2] -= 2e-4  # 20x float32's atol
+        f["cases/golden-cells[class:LSTM+cpu]/outputs/h"][1, 2] -= 2e-4  # 20x float32's atol
     (tmp_path / "cases.yaml").write_text(
         "cases:\n  - id: uses-golden\n    about: x\n    layer: {class: LSTM, units: 4, return_sequences: true,"
         " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
-        "    expect: {golden: \"moved.h5::golden-cells[class=LSTM]@cpu\"}\n")
+        "    expect: {golden: \"moved.h5::golden-cells[class:LSTM+cpu]\"}\n")
     assert main(["run", str(tmp_path / "cases.yaml")]) == 1
     out = capsys.readouterr().out
     assert "h vs golden: 1 / 12 elements differ" in out
@@ -177,7 +198,7 @@ def test_expect_golden_with_a_foreign_file_is_an_error_verdict(tmp_path, capsys)
         "    input: {batch: 3, timesteps: 5, features: 3}\n    expect: {golden: foreign.h5}\n")
     assert main(["run", str(tmp_path / "cases.yaml")]) == 1
     out = capsys.readouterr().out
-    assert "ERROR uses-foreign@cpu" in out and "not a keras-equiv golden file" in out
+    assert "ERROR uses-foreign[cpu]" in out and "not a keras-equiv golden file" in out
     assert "Traceback" not in out
 
 
@@ -186,26 +207,26 @@ def _replace(f, name: str, value) -> None:
     f.create_dataset(name, data=value)
 
 
-LSTM = "cases/golden-cells[class=LSTM]@cpu"
+LSTM = "cases/golden-cells[class:LSTM+cpu]"
 # How a copy of the pinned file is spoilt -> what verify says after "PATH: malformed golden file: ".
 SPOILT = {
     "missing_weight": (lambda f: f[LSTM + "/weights"].pop("kernel"),
-                       "case 'golden-cells[class=LSTM]@cpu': no weights/kernel"),
+                       "case 'golden-cells[class:LSTM+cpu]': no weights/kernel"),
     "format_version_a_string": (lambda f: f.attrs.__setitem__("format_version", "1"),
                                 "format_version must be an integer, got '1' (a string)"),
     "stray_dataset": (lambda f: f[LSTM].create_dataset("notes", data=[1]),
-                      "case 'golden-cells[class=LSTM]@cpu': stray dataset 'notes' (not part of the golden layout)"),
+                      "case 'golden-cells[class:LSTM+cpu]': stray dataset 'notes' (not part of the golden layout)"),
     "mask_on_a_case_without_one": (lambda f: f[LSTM].create_dataset("mask", data=np.ones((3, 5), np.uint8)),
-                                   "case 'golden-cells[class=LSTM]@cpu': mask recorded for a case without one "
+                                   "case 'golden-cells[class:LSTM+cpu]': mask recorded for a case without one "
                                    "(its case JSON has mask_via null)"),
     "complex_output": (lambda f: _replace(f, LSTM + "/outputs/h", np.zeros((3, 4), complex)),
-                       "case 'golden-cells[class=LSTM]@cpu': outputs/h holds complex numbers (complex128), "
+                       "case 'golden-cells[class:LSTM+cpu]': outputs/h holds complex numbers (complex128), "
                        "expected real ones"),
     "input_shape": (lambda f: _replace(f, LSTM + "/inputs/call1", np.zeros((3, 5, 2))),
-                    "case 'golden-cells[class=LSTM]@cpu': inputs/call1 has shape (3, 5, 2), expected (3, 5, 3) "
+                    "case 'golden-cells[class:LSTM+cpu]': inputs/call1 has shape (3, 5, 2), expected (3, 5, 3) "
                     "(batch, timesteps, features)"),
     "output_not_of_the_case": (lambda f: f[LSTM + "/outputs"].create_dataset("h_bw", data=np.zeros((3, 4))),
-                               "case 'golden-cells[class=LSTM]@cpu': outputs ['h_bw'] are not outputs of this case "
+                               "case 'golden-cells[class:LSTM+cpu]': outputs ['h_bw'] are not outputs of this case "
                                "(it returns output, h, c)"),
     "no_case": (lambda f: [f["cases"].pop(k) for k in list(f["cases"])],
                 "/cases holds no case (keras-equiv record never writes an empty file)"),
@@ -246,14 +267,14 @@ def test_bfloat16_records_and_verifies(tmp_path, capsys):
     out = tmp_path / "bf16.h5"
     assert main(["record", str(tmp_path / "cases.yaml"), "--out", str(out)]) == 0
     with h5py.File(out, "r") as f:
-        g = f["cases/tiny-bf16@cpu"]
+        g = f["cases/tiny-bf16[cpu]"]
         assert (g.attrs["policy"], g.attrs["compute"]) == ("bfloat16", "bfloat16")
         for name in ("outputs/output", "outputs/h", "weights/kernel"):
             assert g[name].dtype == np.float32 and g[name].attrs["dtype"] == "bfloat16"
     [(_, _, provenance)] = golden.load(out)
     assert provenance["output_dtypes"] == {"output": "bfloat16", "h": "bfloat16"}
     assert main(["verify", str(out)]) == 0
-    assert "PASS  tiny-bf16@cpu" in capsys.readouterr().out
+    assert "PASS  tiny-bf16[cpu]" in capsys.readouterr().out
 
 
 def test_expect_golden_with_arrays_of_another_layer_is_an_error_verdict(tmp_path, capsys):
@@ -262,9 +283,9 @@ def test_expect_golden_with_arrays_of_another_layer_is_an_error_verdict(tmp_path
     (tmp_path / "cases.yaml").write_text(
         "cases:\n  - id: uses-golden\n    about: x\n    layer: {class: GRU, units: 4, return_sequences: true,"
         " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
-        "    expect: {golden: \"pinned.h5::golden-cells[class=LSTM]@cpu\"}\n")
+        "    expect: {golden: \"pinned.h5::golden-cells[class:LSTM+cpu]\"}\n")
     assert main(["run", str(tmp_path / "cases.yaml")]) == 1
     out = capsys.readouterr().out
-    assert (f"{tmp_path / 'pinned.h5'}: recorded case 'golden-cells[class=LSTM]@cpu' cannot feed case "
-            "'uses-golden@cpu': its weights are") in out
+    assert (f"{tmp_path / 'pinned.h5'}: recorded case 'golden-cells[class:LSTM+cpu]' cannot feed case "
+            "'uses-golden[cpu]': its weights are") in out
     assert "ERROR" in out and "Keras raised" not in out and "harness bug" not in out

@@ -70,18 +70,18 @@ def test_items_named_by_id_and_failure_starts_with_the_verdict(keras_loaded, pyt
     write_cases(pytester, x=TINY)
     result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines([
-        "cases/x.yaml::tiny[[]return_state=false[]]@cpu PASSED*",
-        "cases/x.yaml::tiny[[]return_state=true[]]@cpu PASSED*",
-        "cases/x.yaml::tiny-wrong@cpu FAILED*",
+        "cases/x.yaml::tiny[[]return_state:false+cpu[]] PASSED*",
+        "cases/x.yaml::tiny[[]return_state:true+cpu[]] PASSED*",
+        "cases/x.yaml::tiny-wrong[[]cpu[]] FAILED*",
     ])
     lines = result.stdout.lines
-    header = next(i for i, line in enumerate(lines) if "case: tiny-wrong@cpu" in line and line.startswith("_"))
+    header = next(i for i, line in enumerate(lines) if "case: tiny-wrong[cpu]" in line and line.startswith("_"))
     # 1.5 - 1.28125 = 0.21875 -> "0.22"
     assert lines[header + 1] == ("output 'output' not close to the expected values: 1 / 1 elements (100.0%); "
                                  "max abs err 0.22 > allowed (atol=1e-05, rtol=1e-05)")
     result.stdout.fnmatch_lines([
-        "  reproduce:  keras-equiv run cases/x.yaml::tiny-wrong@cpu",
-        "FAILED cases/x.yaml::tiny-wrong@cpu - output 'output' not close to the exp*",
+        "  reproduce:  keras-equiv run 'cases/x.yaml::tiny-wrong[[]cpu[]]'",
+        "FAILED cases/x.yaml::tiny-wrong[[]cpu[]] - output 'output' not close to the exp*",
     ])
     assert "Traceback" not in result.stdout.str() and "runner.py" not in result.stdout.str()
     result.assert_outcomes(passed=2, failed=1)
@@ -123,10 +123,10 @@ def test_collection_is_deterministic_and_imports_no_tensorflow(pytester, monkeyp
     write_cases(pytester, a=PLAIN.format(id="alpha"), b=PLAIN.format(id="beta"))
     pytester.makeconftest(HEAVY_PROBE)
     first = _collect(pytester, monkeypatch, "1")
-    assert first[:4] == ["cases/a.yaml::alpha[go_backwards=false,batch=1]@cpu",
-                         "cases/a.yaml::alpha[go_backwards=false,batch=1]@gpu",
-                         "cases/a.yaml::alpha[go_backwards=false,batch=3]@cpu",
-                         "cases/a.yaml::alpha[go_backwards=false,batch=3]@gpu"]
+    assert first[:4] == ["cases/a.yaml::alpha[go_backwards:false+batch:1+cpu]",
+                         "cases/a.yaml::alpha[go_backwards:false+batch:1+gpu]",
+                         "cases/a.yaml::alpha[go_backwards:false+batch:3+cpu]",
+                         "cases/a.yaml::alpha[go_backwards:false+batch:3+gpu]"]
     assert len(first) == 16
     assert _collect(pytester, monkeypatch, "2") == first
     assert json.loads((pytester.path / "heavy.json").read_text()) == []
@@ -149,8 +149,8 @@ def test_xdist_would_catch_ids_that_differ_between_workers(pytester):
 import os
 from harness import case
 
-_real = case.point_id
-case.point_id = lambda base_id, point: _real(base_id, point) + str(os.getpid())
+_real = case.case_id
+case.case_id = lambda base_id, point, device: _real(base_id, point, device + str(os.getpid()))
 """)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     assert "Different tests were collected between" in result.stdout.str() + result.stderr.str()

@@ -223,7 +223,7 @@ def test_long_names_and_short_aliases_set_the_same_options(pytester):
     write_cases(pytester, a=REAL)
     for args in (["--device", "gpu"], ["--keras-equiv-device", "gpu"]):
         items = _items(pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args))
-        assert len(items) == 4 and all(i.endswith("@gpu") for i in items), args
+        assert len(items) == 4 and all(i.endswith("+gpu]") for i in items), args
     bad = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--device", "cuda")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*argument --keras-equiv-device/--device: invalid choice: 'cuda' "
@@ -265,7 +265,7 @@ def test_a_conftest_may_define_the_short_names_itself(pytester):
     assert len(_items(result)) == 8  # the project's --device did not move the cases
     ours = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", "--keras-equiv-device", "gpu")
     assert (pytester.path / "project.txt").read_text() == "device=cuda keras=False"
-    assert len(_items(ours)) == 4 and all(i.endswith("@gpu") for i in _items(ours))
+    assert len(_items(ours)) == 4 and all(i.endswith("+gpu]") for i in _items(ours))
     bad = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--keras-equiv-device", "mps")
     bad.stderr.fnmatch_lines(["*argument --keras-equiv-device: invalid choice: 'mps' (choose from*"])
 
@@ -302,7 +302,7 @@ def test_junit_properties_of_real_cases(keras_loaded, pytester):
     assert (wrong["atol"], wrong["rtol"], wrong["tolerance_source"]) == ("1e-05", "1e-05", "dtype default float32")
     assert (wrong["dtype"], wrong["device"], wrong["kernel"]) == ("float32", "cpu", "generic")
     assert wrong["flavour"] == "tensorflow" and wrong["versions"].startswith("keras=3.")
-    passed = next(p for name, p in props.items() if name.startswith("tiny[return_state=false]"))
+    passed = next(p for name, p in props.items() if name == "tiny[return_state:false+cpu]")
     assert passed["verdict"] == "pass" and float(passed["worst_allowance_used"]) <= 1
     assert all(pytest_items.REPORT_ATTR not in p for p in props.values())
 
@@ -330,11 +330,11 @@ def test_tb_line_and_short(keras_loaded, pytester):
     assert line.stdout.lines.count(f"cases/x.yaml:8: {verdict}") == 1, line.stdout.str()
     assert "reproduce:" not in line.stdout.str() and "case:       " not in line.stdout.str()
     short = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--tb=short")
-    short.stdout.fnmatch_lines([verdict, "  reproduce:  keras-equiv run cases/x.yaml::tiny-wrong@cpu"])
+    short.stdout.fnmatch_lines([verdict, "  reproduce:  keras-equiv run 'cases/x.yaml::tiny-wrong[[]cpu[]]'"])
     assert "compared:" not in short.stdout.str() and "  case:       " not in short.stdout.str()
     full = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    full.stdout.fnmatch_lines([verdict, "  case:       cases/x.yaml:8 tiny-wrong@cpu", "*compared:*",
-                               "  reproduce:  keras-equiv run cases/x.yaml::tiny-wrong@cpu"])
+    full.stdout.fnmatch_lines([verdict, "  case:       cases/x.yaml:8 tiny-wrong[[]cpu[]]", "*compared:*",
+                               "  reproduce:  keras-equiv run 'cases/x.yaml::tiny-wrong[[]cpu[]]'"])
 
 
 def test_tb_line_under_xdist(pytester):
@@ -401,11 +401,11 @@ def test_a_hung_case_fails_at_its_limit_and_the_run_goes_on(pytester):
     assert time.monotonic() - start < 30
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
-        "hang@cpu: error: case exceeded its 0.5 s limit",
+        "hang[[]cpu[]]: error: case exceeded its 0.5 s limit",
         "*message:    case exceeded its 0.5 s limit",
         "*stopped in (innermost last):",
         "*time.sleep(60)",
-        "FAILED cases/s.yaml::hang@cpu - hang@cpu: error: case exceeded its 0.5 s limit",
+        "FAILED cases/s.yaml::hang[[]cpu[]] - hang[[]cpu[]]: error: case exceeded its 0.5 s limit",
     ])
 
 
@@ -418,7 +418,8 @@ def test_the_limit_from_the_ini_option_under_xdist(pytester):
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     assert time.monotonic() - start < 30
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["FAILED cases/s.yaml::hang@cpu - hang@cpu: error: case exceeded its 1 s limit"])
+    result.stdout.fnmatch_lines(
+        ["FAILED cases/s.yaml::hang[[]cpu[]] - hang[[]cpu[]]: error: case exceeded its 1 s limit"])
 
 
 def test_ctrl_c_during_a_limited_case_still_interrupts_the_run(pytester):

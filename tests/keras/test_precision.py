@@ -40,10 +40,10 @@ def planted(case, computed_as: str):
 
 
 @pytest.mark.parametrize("case_id, computed_as, says", [
-    ("dtype-cells[class=LSTM,dtype=mixed_float16]@cpu", "mixed_bfloat16", "narrower dtype than float16"),
-    ("dtype-cells[class=GRU,dtype=mixed_float16]@cpu", "float32", "wider dtype than float16"),
-    ("dtype-cells[class=LSTM,dtype=mixed_bfloat16]@cpu", "mixed_float16", "wider dtype than bfloat16"),
-    ("dtype-cells[class=SimpleRNN,dtype=mixed_bfloat16]@cpu", "float32", "wider dtype than bfloat16"),
+    ("dtype-cells[class:LSTM+dtype:mixed_float16+cpu]", "mixed_bfloat16", "narrower dtype than float16"),
+    ("dtype-cells[class:GRU+dtype:mixed_float16+cpu]", "float32", "wider dtype than float16"),
+    ("dtype-cells[class:LSTM+dtype:mixed_bfloat16+cpu]", "mixed_float16", "wider dtype than bfloat16"),
+    ("dtype-cells[class:SimpleRNN+dtype:mixed_bfloat16+cpu]", "float32", "wider dtype than bfloat16"),
 ])
 def test_a_layer_computed_in_another_dtype_fails_only_the_precision_check(cases, case_id, computed_as, says):
     case = cases[case_id]

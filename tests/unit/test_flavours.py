@@ -108,7 +108,7 @@ def test_flavour_hard_sigmoid_case_can_tell_the_two_formulas_apart():
     # The case passes on both flavours only because the reference switches formula: with the other
     # formula the outputs move far beyond the float32 tolerance (random weights of the case's shapes).
     case = next(c for c in schema.load_file(ROOT / "cases/flavours/backends.yaml")
-                if c.id == "flavour-hard-sigmoid[class=LSTM]@cpu")
+                if c.id == "flavour-hard-sigmoid[class:LSTM+cpu]")
     cfg = with_defaults(case.layer)
     rng = np.random.default_rng(0)
     weights = {k: rng.uniform(-0.5, 0.5, s) for k, s in layers.weight_shapes(cfg, case.input.features).items()}

@@ -44,9 +44,9 @@ cases:
     dtype: bfloat16
     weights: random
 """
-GRU = "tiny-gru@cpu"
-BIDI = "tiny-bidi@cpu"
-BF16 = "tiny-bf16@cpu"
+GRU = "tiny-gru[cpu]"
+BIDI = "tiny-bidi[cpu]"
+BF16 = "tiny-bf16[cpu]"
 
 
 def fake_result(case, **run_fields) -> CaseResult:
@@ -180,8 +180,8 @@ def test_record_never_writes_what_it_cannot_load_back(cases, tmp_path):
 
 
 def test_reproduce_is_a_verify_command_for_one_case(recorded):
-    line = golden.reproduce(recorded, "golden-cells[class=LSTM]@cpu")
-    assert line == f"keras-equiv verify {recorded} --case 'golden-cells[class=LSTM]@cpu'"
+    line = golden.reproduce(recorded, "golden-cells[class:LSTM+cpu]")
+    assert line == f"keras-equiv verify {recorded} --case 'golden-cells[class:LSTM+cpu]'"
     assert shlex.split(golden.reproduce("my files/x.h5", GRU, keras="jax")) == \
         ["keras-equiv", "verify", "my files/x.h5", "--case", GRU, "--keras", "jax"]
     assert golden.reproduce("x.h5", "tiny-gru", device="gpu") == "keras-equiv verify x.h5 --case tiny-gru --device gpu"
@@ -193,14 +193,14 @@ def test_reproduce_is_a_verify_command_for_one_case(recorded):
 
 
 def test_load_can_retarget_the_device(recorded):
-    assert [c.id for c, _, _ in golden.load(recorded, GRU, device="gpu")] == ["tiny-gru@gpu"]
+    assert [c.id for c, _, _ in golden.load(recorded, GRU, device="gpu")] == ["tiny-gru[gpu]"]
     with pytest.raises(UsageError, match=r"^unknown device 'tpu' \(expected one of cpu, gpu\)$"):
         golden.load(recorded, device="tpu")
 
 
 GRU_LAYER = "{class: GRU, units: 2, return_sequences: true, return_state: true}"
 MASK = "{kind: right_padded, lengths: [3, 2]}"
-# case using tiny.h5::tiny-gru@cpu (or ::tiny-bidi@cpu) -> why the recorded arrays cannot feed it
+# case using tiny.h5::tiny-gru[cpu] (or ::tiny-bidi[cpu]) -> why the recorded arrays cannot feed it
 DO_NOT_FIT = {
     "weights": (f"layer: {{class: GRU, units: 3, return_sequences: true, return_state: true}}\n    mask: {MASK}",
                 GRU, 'its weights are {"kernel": [2, 6], "recurrent_kernel": [2, 6], "bias": [2, 6]}, this '
@@ -228,7 +228,7 @@ def test_expect_golden_refuses_arrays_that_do_not_fit_the_case(recorded, tmp_pat
     with pytest.raises(GoldenError) as info:
         golden.case_arrays(uses)
     assert str(info.value) == \
-        f"{tmp_path / 'tiny.h5'}: recorded case '{recorded_id}' cannot feed case 'uses@cpu': {why}"
+        f"{tmp_path / 'tiny.h5'}: recorded case '{recorded_id}' cannot feed case 'uses[cpu]': {why}"
 
 
 def test_expect_golden_takes_arrays_that_fit(recorded, tmp_path):
@@ -341,8 +341,8 @@ MALFORMED = {
               "/cases holds no case (keras-equiv record never writes an empty file)"),
     "cases_a_dataset": (lambda f: (f.pop("cases"), f.create_dataset("cases", data=[1])),
                         "/cases is a dataset, expected the group of cases"),
-    "group_renamed": (lambda f: f.move(G, "cases/other@cpu"),
-                      "case 'other@cpu': its case JSON has the id 'tiny-gru@cpu'"),
+    "group_renamed": (lambda f: f.move(G, "cases/other[cpu]"),
+                      "case 'other[cpu]': its case JSON has the id 'tiny-gru[cpu]'"),
     "output_a_group": (lambda f: (f[G + "/outputs"].pop("h"), f[G + "/outputs"].create_group("h")),
                        f"case '{GRU}': outputs/h is a group, expected a dataset"),
     "no_input_call": (lambda f: f[G + "/inputs"].pop("call1"), f"case '{GRU}': no inputs/call1"),
@@ -411,8 +411,8 @@ MALFORMED = {
              f"case '{GRU}': line: must be an integer >= 0, got '3'"),
     "id_of_another_sweep_point": (
         lambda f: _edit_json(f, GRU, lambda d: d.update(sweep_point=[["layer.units", 2]])),
-        f"case '{GRU}': recorded id 'tiny-gru@cpu' is not the one its base id and sweep point give "
-        "('tiny-gru[units=2]@cpu'); recorded by an older keras-equiv without sweep points? record it again"),
+        f"case '{GRU}': recorded id 'tiny-gru[cpu]' is not the one its base id and sweep point give "
+        "('tiny-gru[units:2+cpu]'); recorded by an older keras-equiv without sweep points? record it again"),
 }
 
 

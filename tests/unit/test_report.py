@@ -27,7 +27,7 @@ def failing() -> CaseResult:
 
 
 def test_the_id_is_built_from_structure():
-    assert CASE.id == "tiny[units=2]@cpu" and CASE.point_id == "tiny[units=2]"
+    assert CASE.id == "tiny[units:2+cpu]" and CASE.point_id == "tiny[units:2]"
 
 
 def test_verdict_line_names_the_output_and_the_error():
@@ -42,12 +42,12 @@ def test_failure_text_says_which_side_was_judged_and_aligns_the_table():
     header = next(i for i, line in enumerate(lines) if line.strip().startswith("index"))
     assert lines[header] == "      index  actual  desired   abs_err   allowed"
     assert lines[header + 1] == "      [1]       1.5        1  5.00e-01  1.00e-01"
-    assert lines[-1] == "  reproduce:  keras-equiv run 'cases/t.yaml::tiny[units=2]@cpu'"
+    assert lines[-1] == "  reproduce:  keras-equiv run 'cases/t.yaml::tiny[units:2+cpu]'"
 
 
 def test_row_summary_and_json():
     result = failing()
-    assert row(result).startswith("FAIL  tiny[units=2]@cpu  err 5.0e-01 / tol 1.0e-01")
+    assert row(result).startswith("FAIL  tiny[units:2+cpu]  err 5.0e-01 / tol 1.0e-01")
     skipped = CaseResult(CASE, Verdict.SKIP, message="gpu case: no GPU")
     text = summary([result, skipped], 1.0)
     assert text.splitlines()[0] == "2 cases: 1 failed, 1 skip in 1.0s"

@@ -72,20 +72,20 @@ def test_labels_come_from_the_checks_checks_py_writes():
 
 def test_rows_say_how_a_pass_passed_and_align_the_ids():
     results = [passing(), expected_error(), documented_mismatch()]
-    width = max(len(r.case.id) for r in results)  # "differs@cpu", 11
+    width = max(len(r.case.id) for r in results)  # "differs[cpu]", 11
     rows = [row(r, width) for r in results]
-    assert rows[0] == "PASS  ok@cpu       err 5.0e-02 / tol 1.0e-01  0.00s"
-    assert rows[1] == "PASS  raises@cpu   (raised ValueError as expected)  0.00s"
+    assert rows[0] == "PASS  ok[cpu]       err 5.0e-02 / tol 1.0e-01  0.00s"
+    assert rows[1] == "PASS  raises[cpu]   (raised ValueError as expected)  0.00s"
     # the error quoted is that of the outputs that had to agree (h: 0.02 of 0.1), not the mismatch
-    assert rows[2] == "PASS  differs@cpu  (documented mismatch: output)  err 2.0e-02 / tol 1.0e-01  0.00s"
-    assert row(passing()) == "PASS  ok@cpu  err 5.0e-02 / tol 1.0e-01  0.00s"  # width 0: unpadded
+    assert rows[2] == "PASS  differs[cpu]  (documented mismatch: output)  err 2.0e-02 / tol 1.0e-01  0.00s"
+    assert row(passing()) == "PASS  ok[cpu]  err 5.0e-02 / tol 1.0e-01  0.00s"  # width 0: unpadded
     text = summary(results, 1.0)
     assert text.splitlines()[0] == "3 cases: 3 pass (1 documented mismatch, 1 expected error) in 1.0s"
 
 
 def test_verdicts_are_coloured_only_when_asked():
-    assert row(passing(), color=True).startswith("\x1b[32mPASS\x1b[0m  ok@cpu  ")
-    assert row(failing_nan(), color=True).startswith("\x1b[31mFAIL\x1b[0m  nan@cpu  ")
+    assert row(passing(), color=True).startswith("\x1b[32mPASS\x1b[0m  ok[cpu]  ")
+    assert row(failing_nan(), color=True).startswith("\x1b[31mFAIL\x1b[0m  nan[cpu]  ")
     assert "\x1b" not in row(passing())
 
     class Terminal(io.StringIO):
@@ -106,7 +106,7 @@ def test_summary_names_the_share_of_the_allowance_used():
     assert ("largest error vs reference by dtype (passing cases; allowance used = the largest err / allowed of "
             "any element, 100% = at the limit):") in text
     # 0.05 of 0.1 -> 50%
-    assert ("  float32         max abs 5.00e-02 (ok@cpu output); allowance used 50% (ok@cpu output); "
+    assert ("  float32         max abs 5.00e-02 (ok[cpu] output); allowance used 50% (ok[cpu] output); "
             "table atol=1e-05 rtol=1e-05") in text
 
 
@@ -137,16 +137,17 @@ def test_json_report_is_versioned_strict_and_complete():
     assert doc["totals"] == {"cases": 5, "pass": 3, "fail": 1, "error": 0, "skip": 1,
                              "pass_documented_mismatch": 1, "pass_expected_error": 1}
     rows = {r["id"]: r for r in doc["cases"]}
-    assert list(rows) == ["ok@cpu", "raises@cpu", "differs@cpu", "nan@cpu", "gpu@cpu"]
-    assert rows["ok@cpu"]["worst"] == {"output": "output", "against": "reference", "max_abs": pytest.approx(0.05),
+    assert list(rows) == ["ok[cpu]", "raises[cpu]", "differs[cpu]", "nan[cpu]", "gpu[cpu]"]
+    assert rows["ok[cpu]"]["worst"] == {"output": "output", "against": "reference", "max_abs": pytest.approx(0.05),
                                        "max_rel": pytest.approx(0.05), "index": [1], "max_abs_index": [1],
                                        "allowance_used": pytest.approx(0.5), "atol": 0.1, "rtol": 0.0,
                                        "source": "case tolerance"}
-    assert rows["ok@cpu"]["reproduce"] == reproduce(results[0]) == "keras-equiv run cases/t.yaml::ok@cpu"
-    assert rows["raises@cpu"]["label"] == "raised ValueError as expected" and rows["raises@cpu"]["worst"] is None
-    assert rows["differs@cpu"]["label"] == "documented mismatch: output"
+    # quoted: a shell would glob the brackets
+    assert rows["ok[cpu]"]["reproduce"] == reproduce(results[0]) == "keras-equiv run 'cases/t.yaml::ok[cpu]'"
+    assert rows["raises[cpu]"]["label"] == "raised ValueError as expected" and rows["raises[cpu]"]["worst"] is None
+    assert rows["differs[cpu]"]["label"] == "documented mismatch: output"
     # a NaN where 0.5 was due: no finite error to quote, so the allowance used is written "inf"
-    nan = rows["nan@cpu"]
+    nan = rows["nan[cpu]"]
     assert (nan["verdict"], nan["worst"]["index"], nan["worst"]["allowance_used"]) == ("fail", [1], "inf")
     assert json.loads(to_json(results[:2], complete=False))["complete"] is False
     assert json.loads(to_json([]))["totals"]["cases"] == 0

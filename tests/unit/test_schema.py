@@ -130,7 +130,7 @@ BAD = {
     "sweep_points_share_an_id": (
         case(extra="    sweep: {layer.units: [4, 4]}\n"),
         ["c.yaml:5: case 'c1': sweep: two sweep points get the same id "
-         "(expected values that differ as written, got 'c1[units=4]@cpu')"]),
+         "(expected values that differ as written, got 'c1[units:4+cpu]')"]),
     "input_values_shape": (
         case(input="{batch: 1, timesteps: 2, features: 1, data: values, values: [[[1], [2], [3]]]}"),
         ["c.yaml:4: case 'c1': input.values: shape does not match input.timesteps "
@@ -189,6 +189,30 @@ BAD = {
     "bad_id": ("cases:\n  - id: Big Id\n",
                ["c.yaml:2: cases[0].id: may hold only a-z, 0-9, '_' and '-' "
                 "(expected an id like lstm-basic, got 'Big Id')"]),
+    "id_with_a_trailing_newline": ('cases:\n  - id: "abc\\n"\n',
+                                   ["c.yaml:2: cases[0].id: may hold only a-z, 0-9, '_' and '-' "
+                                    "(expected an id like lstm-basic, got 'abc\\n')"]),
+    "sweep_value_an_id_cannot_spell": (
+        f'cases:\n  - id: c1\n    layer: {LSTM}\n    input: {INPUT}\n    sweep:\n'
+        '      layer.activation: [tanh, "a]b"]\n',
+        ["c.yaml:6: case 'c1': sweep.layer.activation[1]: must be a value an id can spell: null, true, false, "
+         "a number, or a string of letters, digits, '_', '.' and '-' (a list or mapping of such values is spelled "
+         "joined by '-'), got 'a]b'"]),
+    "sweep_value_with_a_device_sign": (
+        f'cases:\n  - id: c1\n    layer: {LSTM}\n    input: {INPUT}\n    sweep:\n      layer.activation: ["x@cpu"]\n',
+        ["c.yaml:6: case 'c1': sweep.layer.activation[0]: must be a value an id can spell: null, true, false, "
+         "a number, or a string of letters, digits, '_', '.' and '-' (a list or mapping of such values is spelled "
+         "joined by '-'), got 'x@cpu'"]),
+    "sweep_value_with_a_trailing_newline": (
+        f'cases:\n  - id: c1\n    layer: {LSTM}\n    input: {INPUT}\n    sweep:\n      layer.activation: ["tanh\\n"]\n',
+        ["c.yaml:6: case 'c1': sweep.layer.activation[0]: must be a value an id can spell: null, true, false, "
+         "a number, or a string of letters, digits, '_', '.' and '-' (a list or mapping of such values is spelled "
+         "joined by '-'), got 'tanh\\n'"]),
+    "sweep_path_an_id_cannot_spell": (
+        f'cases:\n  - id: c1\n    layer: {{class: LSTM, units: 2, kernel_initializer: {{class: RandomNormal, '
+        f'"std dev": 1.0}}}}\n    input: {INPUT}\n    sweep:\n      layer.kernel_initializer.std dev: [1.0, 2.0]\n',
+        ["c.yaml:6: case 'c1': sweep.layer.kernel_initializer.std dev: must be a path an id can spell (letters, "
+         "digits, '_', '.' and '-'; the id shows its last part), got 'layer.kernel_initializer.std dev'"]),
     "missing_id": (f"cases:\n  - layer: {LSTM}\n    input: {INPUT}\n",
                    ["c.yaml:2: cases[0].id: is required (expected an id like lstm-basic, got nothing)"]),
     "python_tag": (
@@ -288,7 +312,7 @@ def test_id_registry_reports_ids_another_file_defined_first(tmp_path):
 def test_the_same_file_twice_is_loaded_once(tmp_path, monkeypatch):
     (tmp_path / "a.yaml").write_text(case(), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    assert [c.id for c in schema.load_files(["a.yaml", "./a.yaml", tmp_path / "a.yaml"])] == ["c1@cpu"]
+    assert [c.id for c in schema.load_files(["a.yaml", "./a.yaml", tmp_path / "a.yaml"])] == ["c1[cpu]"]
 
 
 def test_every_problem_in_a_file_is_reported(tmp_path):
@@ -327,15 +351,15 @@ def test_valid_file_expands_to_documented_ids(tmp_path):
     # Cartesian product in the order written (first key slowest), booleans as true/false,
     # one case per device, @device last; no sweep means no brackets.
     assert [c.id for c in cases] == [
-        "user-lstm[return_sequences=false,timesteps=1]@cpu",
-        "user-lstm[return_sequences=false,timesteps=1]@gpu",
-        "user-lstm[return_sequences=false,timesteps=4]@cpu",
-        "user-lstm[return_sequences=false,timesteps=4]@gpu",
-        "user-lstm[return_sequences=true,timesteps=1]@cpu",
-        "user-lstm[return_sequences=true,timesteps=1]@gpu",
-        "user-lstm[return_sequences=true,timesteps=4]@cpu",
-        "user-lstm[return_sequences=true,timesteps=4]@gpu",
-        "user-gru@cpu",
+        "user-lstm[return_sequences:false+timesteps:1+cpu]",
+        "user-lstm[return_sequences:false+timesteps:1+gpu]",
+        "user-lstm[return_sequences:false+timesteps:4+cpu]",
+        "user-lstm[return_sequences:false+timesteps:4+gpu]",
+        "user-lstm[return_sequences:true+timesteps:1+cpu]",
+        "user-lstm[return_sequences:true+timesteps:1+gpu]",
+        "user-lstm[return_sequences:true+timesteps:4+cpu]",
+        "user-lstm[return_sequences:true+timesteps:4+gpu]",
+        "user-gru[cpu]",
     ]
     first, gru = cases[0], cases[-1]
     assert (first.path, first.line, first.base_id, first.device) == (str(path), 3, "user-lstm", "cpu")
@@ -355,7 +379,7 @@ def test_expanded_id_formatting():
              ("layer.layer.units", 2), ("input.scale", 0.5))
     # Labels are the last path part unless two parts would read the same.
     assert case_ids.point_id("x", point) == \
-        "x[layer.units=8,go_backwards=true,activation=null,layer.layer.units=2,scale=0.5]"
+        "x[layer.units:8+go_backwards:true+activation:null+layer.layer.units:2+scale:0.5]"
     assert case_ids.point_id("x", ()) == "x"
 
 
@@ -432,8 +456,8 @@ def test_output_names_become_output_keys(tmp_path):
     assert c.expect.values == {OutputKey("h_fw", 1): [[0, 0], [0, 0]]}
     assert c.expect.mismatch.outputs == (OutputKey("c_bw", 2),)
     assert c.tolerance == {OutputKey("output", 1): {"atol": 1.0}}
-    assert c.id == case_ids.case_id("c1", (("layer.layer.units", 2),), "cpu") == "c1[units=2]@cpu"
-    assert c.point_id == "c1[units=2]"
+    assert c.id == case_ids.case_id("c1", (("layer.layer.units", 2),), "cpu") == "c1[units:2+cpu]"
+    assert c.point_id == "c1[units:2]"
     text = case(extra="    expect: {values: {call1.output: [[0, 0, 0, 0], [0, 0, 0, 0]]}}\n")
     assert problems(tmp_path, text) == [
         "c.yaml:5: case 'c1': expect.values.call1.output: unknown key; did you mean 'output'? "
@@ -442,7 +466,7 @@ def test_output_names_become_output_keys(tmp_path):
 
 def test_golden_reference(tmp_path):
     (tmp_path / "g.h5").write_bytes(b"")
-    for written, recorded in (("g.h5", None), ("g.h5::other-case@cpu", "other-case@cpu")):
+    for written, recorded in (("g.h5", None), ("g.h5::other-case[cpu]", "other-case[cpu]")):
         path = tmp_path / "c.yaml"
         path.write_text(case(extra=f"    expect: {{golden: '{written}'}}\n"), encoding="utf-8")
         (c,) = schema.load_file(path)

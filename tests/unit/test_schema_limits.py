@@ -300,7 +300,7 @@ def test_show_says_how_long_a_cut_value_was():
 # ---------------------------------------------------------------- paths inside a case
 
 GOLDEN_CASE = "cases:\n  - id: c1\n    layer: {class: LSTM, units: 4}\n    input: {batch: 2, timesteps: 3, " \
-              "features: 5}\n    expect: {golden: 'g.h5::c0@cpu'}\n"
+              "features: 5}\n    expect: {golden: 'g.h5::c0[cpu]'}\n"
 
 
 def test_golden_resolves_against_the_case_file_not_its_display_name(tmp_path, monkeypatch):
@@ -312,7 +312,7 @@ def test_golden_resolves_against_the_case_file_not_its_display_name(tmp_path, mo
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     (c,) = schema.load_file(folder / "c.yaml", display="elsewhere/x.yaml")
-    assert c.expect.golden == GoldenRef(str(folder / "g.h5"), "c0@cpu")
+    assert c.expect.golden == GoldenRef(str(folder / "g.h5"), "c0[cpu]")
     assert c.path == "elsewhere/x.yaml"
     # A missing golden file is still named as written, in a message naming the display name.
     (folder / "g.h5").unlink()

@@ -144,7 +144,7 @@ def test_valid_model_case_builds_a_case(tmp_path):
                                input="{batch: 2, timesteps: 4}",
                                extra="    expect: {params: 18, layer_params: [18, 0, 0]}\n"), encoding="utf-8")
     (case,) = schema.load_file(path)
-    assert case.id == "c1@cpu" and [s["class"] for s in case.model] == ["Embedding", "GRU", "Dense"]
+    assert case.id == "c1[cpu]" and [s["class"] for s in case.model] == ["Embedding", "GRU", "Dense"]
     assert case.layer == {"class": "GRU", "units": 3, "return_sequences": True}  # the first recurrent layer
     assert (case.input.batch, case.input.timesteps, case.input.data) == (2, 4, "ids")
     assert case.expect.layer_params == (18, 0, 0)
@@ -155,8 +155,8 @@ def test_model_case_sweeps_and_devices(tmp_path):
     path.write_text(model_case(LSTM, "{class: Dense, units: 1}", extra="    devices: [cpu, gpu]\n"
                                "    sweep: {input.timesteps: [3, 5]}\n"), encoding="utf-8")
     cases = schema.load_file(path)
-    assert [c.id for c in cases] == ["c1[timesteps=3]@cpu", "c1[timesteps=3]@gpu",
-                                     "c1[timesteps=5]@cpu", "c1[timesteps=5]@gpu"]
+    assert [c.id for c in cases] == ["c1[timesteps:3+cpu]", "c1[timesteps:3+gpu]",
+                                     "c1[timesteps:5+cpu]", "c1[timesteps:5+gpu]"]
     assert {c.seed for c in cases if c.input.timesteps == 3} != {c.seed for c in cases if c.input.timesteps == 5}
 
 

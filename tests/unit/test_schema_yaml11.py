@@ -135,7 +135,7 @@ def test_a_yaml11_string_is_a_string_everywhere_else(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(f"cases:\n  - id: 010\n    about: yes\n    layer: {LSTM}\n    input: {INPUT}\n", encoding="utf-8")
     (c,) = schema.load_file(path)
-    assert (c.id, c.about) == ("010@cpu", "yes")
+    assert (c.id, c.about) == ("010[cpu]", "yes")
     assert pickle.loads(pickle.dumps(c)).about == "yes"
     assert pickle.loads(pickle.dumps(yaml_lines.load("a: 010")["a"])).yaml11 == 8
 

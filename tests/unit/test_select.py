@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from _pytest.mark import _parse_expression
 
 from harness.errors import UsageError
-from harness.select import keyword_matcher, select, with_device
+from harness.select import keyword_matcher, marker_matcher, select, with_device
 
 CASES = """
 cases:
@@ -34,26 +35,52 @@ def ids(cases):
 
 def test_full_id_point_id_and_base_id_select_the_same_way(folder):
     path = str(folder / "cases.yaml")
-    assert ids(select([f"{path}::pick-me[units=2]@cpu"])) == ["pick-me[units=2]@cpu"]
-    assert ids(select([f"{path}::pick-me[units=2]"])) == ["pick-me[units=2]@cpu"]
-    assert ids(select([f"{path}::pick-me"])) == ["pick-me[units=1]@cpu", "pick-me[units=2]@cpu"]
+    assert ids(select([f"{path}::pick-me[units:2+cpu]"])) == ["pick-me[units:2+cpu]"]
+    assert ids(select([f"{path}::pick-me[units:2]"])) == ["pick-me[units:2+cpu]"]
+    assert ids(select([f"{path}::pick-me"])) == ["pick-me[units:1+cpu]", "pick-me[units:2+cpu]"]
 
 
 def test_device_override_keeps_one_case_per_point_and_device(folder):
     cases = select([str(folder)])
-    assert ids(with_device(cases, "all")) == ["pick-me[units=1]@cpu", "pick-me[units=1]@gpu",
-                                              "pick-me[units=2]@cpu", "pick-me[units=2]@gpu",
-                                              "other@cpu", "other@gpu"]
-    assert ids(with_device(cases, "gpu"))[-1] == "other@gpu"
-    assert len(with_device(cases, "gpu")) == 3  # other@cpu and other@gpu become one gpu case
+    assert ids(with_device(cases, "all")) == ["pick-me[units:1+cpu]", "pick-me[units:1+gpu]",
+                                              "pick-me[units:2+cpu]", "pick-me[units:2+gpu]",
+                                              "other[cpu]", "other[gpu]"]
+    assert ids(with_device(cases, "gpu"))[-1] == "other[gpu]"
+    assert len(with_device(cases, "gpu")) == 3  # other[cpu] and other[gpu] become one gpu case
 
 
-def test_keyword_grammar():
-    match = keyword_matcher("pick and not (units=1 or gpu)")
-    assert [match(i) for i in ("pick-me[units=1]@cpu", "pick-me[units=2]@cpu", "pick-me[units=2]@gpu")] == [
-        False, True, False]
-    with pytest.raises(UsageError, match="unbalanced parentheses"):
-        keyword_matcher("(a and b")
+def test_keyword_expression_is_pytests_grammar_matched_as_pytest_matches(folder):
+    cases = select([str(folder)], device="all")
+    # A whole id is one word; words match substrings (any case) of the id, the file name and the markers.
+    assert ids(select([str(folder)], keyword="pick-me[units:2+cpu]", device="all")) == ["pick-me[units:2+cpu]"]
+    assert ids(c for c in cases if keyword_matcher("PICK and not (units:1 or gpu)")(c)) == ["pick-me[units:2+cpu]"]
+    assert ids(c for c in cases if keyword_matcher("gru and cases.yaml")(c)) == ["other[cpu]", "other[gpu]"]
+    assert ids(c for c in cases if keyword_matcher("cases.yam and not lstm")(c)) == ["other[cpu]", "other[gpu]"]
+
+
+@pytest.mark.parametrize("expr", ["a=b", "(a and b", "a and", "not", "a b", "units:1)"])
+def test_a_malformed_keyword_expression_is_refused_as_pytest_refuses_it(expr):
+    # pytest's own message for the same -k, from pytest's own function: the grammar is pytest's.
+    with pytest.raises(pytest.UsageError) as theirs:
+        _parse_expression(expr, "Wrong expression passed to '-k'")
+    with pytest.raises(UsageError) as ours:
+        keyword_matcher(expr)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_markers_select_by_case_traits(folder):
+    cases = select([str(folder)], device="all")
+    assert ids(c for c in cases if marker_matcher("gru and gpu")(c)) == ["other[gpu]"]
+    assert ids(c for c in cases if marker_matcher("lstm and not gpu")(c)) == ["pick-me[units:1+cpu]",
+                                                                              "pick-me[units:2+cpu]"]
+    assert ids(select([str(folder)], marks="float32 and cpu", keyword="pick")) == ["pick-me[units:1+cpu]",
+                                                                                  "pick-me[units:2+cpu]"]
+    assert not [c for c in cases if marker_matcher("float64 or error")(c)]
+
+
+def test_an_unknown_marker_is_refused_not_an_empty_selection():
+    with pytest.raises(UsageError, match=r"unknown marker\(s\) in '-m' expression: gruu \(did you mean gru\?\)"):
+        marker_matcher("gruu and cpu")
 
 
 def test_unknown_id_suggests_a_close_one(folder):
