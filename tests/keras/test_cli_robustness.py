@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from harness import __version__, cli, schema
-from harness.cli import check_output_path, main, write_atomic
+from harness.cli import main
+from harness.outputs import check_output_path, write_atomic
 from harness.errors import UsageError
 from harness.result import CaseResult, Verdict
 from harness.runner import RunOptions
