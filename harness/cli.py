@@ -11,12 +11,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, check_model, flavours, golden, layers, report, schema
+from . import __version__, check_model, flavours, golden, layers, progress, report, schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
 from .outputs import check_output_path, write_atomic
-from .runner import RunOptions, run_case, verify_golden
+from .runner import RunOptions, golden_jobs, run_case, run_golden
 from .select import default_case_dirs, select
 
 EXIT_CODES = """\
@@ -137,15 +137,12 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         return _show(args.case_id)
     if args.command == "check-model":
         return check_model.main(args)
-    if args.command == "verify":
-        start = time.perf_counter()
-        results = verify_golden(args.golden, case_id=args.case, device=args.device,
-                                keras=getattr(args, "keras", None))
+    if args.command == "verify":  # the recorded cases, run as a run runs cases (rows, Ctrl-C, progress)
+        jobs = {job.case.id: job for job in golden_jobs(args.golden, args.case, args.device,
+                                                         getattr(args, "keras", None))}
         out, color = _human_stream(json_path)
-        width = max((len(r.case.id) for r in results), default=0)
-        for index, result in enumerate(results, start=1):
-            print(f"{_counter(index, len(results))} {report.row(result, width, color)}", file=out)
-        return _report(results, json_path, start, out)
+        return _run([job.case for job in jobs.values()], json_path, False, RunOptions(),
+                    runner=lambda case, options: run_golden(jobs[case.id], options, runner), out=out, color=color)
     _check_targets(args.targets)
     cases = select(args.targets, args.keyword, args.device, args.marks)
     options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
@@ -225,12 +222,15 @@ def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runn
     results = []
     width = max(len(c.id) for c in cases)
     stopped = False
+    how = progress.mode(out, quiet, os.environ, len(cases))
     try:
-        for index, case in enumerate(cases, start=1):
-            result = runner(case, options)
-            results.append(result)
-            if not quiet or result.verdict.failed:
-                print(f"{_counter(index, len(cases))} {report.row(result, width, color)}", file=out, flush=True)
+        with progress.Progress(out, len(cases), how, lines_to=sys.stderr, first=cases[0].id) as shown:
+            for index, case in enumerate(cases, start=1):
+                result = runner(case, options)
+                results.append(result)
+                if not quiet or result.verdict.failed:
+                    shown.row(f"{_counter(index, len(cases))} {report.row(result, width, color)}")
+                shown.advance(cases[index].id if index < len(cases) else "")
     except KeyboardInterrupt:
         stopped = True
     except BrokenPipeError:  # | head: nobody reads the rows any more; the JSON file still gets what ran

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import __version__
+from . import __version__, layers
 from . import keras_api as api
 from .compare import Comparison, Issue
 from .result import CaseResult, Pass, Verdict
@@ -165,7 +165,7 @@ def failure_text(result: CaseResult) -> str:
         lines.append(f"    compared:   {check.side} ({comp.dtype}) vs {comp.against} (float64), shape {comp.shape}")
         lines.append(f"    tolerance:  {comp.tolerance}")
         if comp.worst:
-            at = list(comp.max_abs_index) if comp.max_abs_index is not None else "-"
+            at = where_text(comp.max_abs_index) if comp.max_abs_index is not None else "-"
             lines.append(f"    max abs:    {comp.max_abs:.3g} at {at}   max rel: {comp.max_rel:.3g}")
             lines.append(f"    worst {len(comp.worst)} of {comp.n_bad or comp.n_total}:")
             lines += worst_table(comp.worst, "      ")
@@ -173,10 +173,36 @@ def failure_text(result: CaseResult) -> str:
     return "\n".join(lines)
 
 
+# Significant digits the values of a worst-elements table get: at least DIGITS, more where two
+# values would print alike, up to what a float64 holds.
+DIGITS, MAX_DIGITS = 7, 17
+
+
+def distinguishing_digits(actual: float, desired: float) -> int:
+    """The fewest significant digits (DIGITS to MAX_DIGITS) that print ``actual`` and ``desired`` apart."""
+    for digits in range(DIGITS, MAX_DIGITS + 1):
+        if f"{actual:.{digits}g}" != f"{desired:.{digits}g}":
+            return digits
+    return DIGITS if actual == desired or not (math.isfinite(actual) and math.isfinite(desired)) else MAX_DIGITS
+
+
+def where_text(index) -> str:
+    """``batch 0, timestep 3, unit 1``: an element's index with its axes named."""
+    return ", ".join(f"{axis} {i}" for axis, i in zip(layers.output_axes(len(index)), index))
+
+
 def worst_table(worst, indent: str) -> list[str]:
-    """The worst elements of a comparison: index, both values and the error against what was allowed."""
-    rows = [(str(list(w.index)), w.actual, w.desired, w.error, w.allowed) for w in worst]
-    return format_table(("index", "actual", "desired", "abs_err", "allowed"), rows, indent=indent, sci_columns=(3, 4))
+    """The worst elements of a comparison: the index, one column per named axis (batch, timestep,
+    unit), both values with the digits that tell them apart, and the error against what was allowed."""
+    if not worst:
+        return []
+    axes = layers.output_axes(len(worst[0].index))
+    rows = [(*(int(i) for i in w.index), float(w.actual), float(w.desired), float(w.error), float(w.allowed))
+            for w in worst]
+    digits = max(distinguishing_digits(w.actual, w.desired) for w in worst)
+    n = len(axes)
+    return format_table((*axes, "actual", "desired", "abs_err", "allowed"), rows, indent=indent, digits=digits,
+                        sci_columns=(n + 2, n + 3))
 
 
 def largest_errors(results: list[CaseResult]) -> dict[str, dict]:

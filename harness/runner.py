@@ -191,12 +191,24 @@ def _run_model(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
     return _verdict(case, found, reference_seconds=reference_seconds, **fields)
 
 
-def verify_golden(path: str, options: RunOptions = DEFAULTS, case_id: str | None = None,
-                  device: str | None = None, keras: str | None = None) -> list[CaseResult]:
-    """Rerun the cases recorded in a golden file (or one: ``case_id``), on their recorded inputs and
-    weights, here (on ``device`` instead of the recorded one); each result says how to rerun it."""
-    out = []
-    for case, arrays, _ in golden.load(path, case_id, device):
-        again = golden.reproduce(path, case.point_id if device else case.id, keras, device)
-        out.append(dataclasses.replace(run_case(case, options, arrays=arrays), reproduce=again))
-    return out
+class GoldenJob(NamedTuple):
+    """One recorded case of a golden file to rerun: the case, its recorded arrays, and the command
+    that reruns just it."""
+
+    case: Case
+    arrays: data.Arrays
+    reproduce: str
+
+
+def golden_jobs(path: str, case_id: str | None = None, device: str | None = None,
+                keras: str | None = None) -> list[GoldenJob]:
+    """The cases recorded in a golden file (or one: ``case_id``), on ``device`` instead of the
+    recorded one where given (golden.load checks the whole file first)."""
+    return [GoldenJob(case, arrays, golden.reproduce(path, case.point_id if device else case.id, keras, device))
+            for case, arrays, _ in golden.load(path, case_id, device)]
+
+
+def run_golden(job: GoldenJob, options: RunOptions = DEFAULTS, runner=None) -> CaseResult:
+    """Rerun one recorded case on its recorded inputs and weights, here (``runner``: run_case)."""
+    result = (runner or run_case)(job.case, options, arrays=job.arrays)
+    return dataclasses.replace(result, reproduce=job.reproduce)

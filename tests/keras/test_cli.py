@@ -70,8 +70,9 @@ def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     start = lines.index(verdict)  # the failure text starts with the verdict
     report = lines[start:]
     assert "    tolerance:  atol=1e-05 rtol=1e-05 [dtype default float32]" in report
-    assert "      index    actual  desired   abs_err   allowed" in report  # widths follow the cells
-    assert any(re.fullmatch(r" +\[0, 0\] +1\.28125 +1\.5 +2\.19e-01 +2\.50e-05", line) for line in report)
+    assert "    max abs:    0.219 at batch 0, unit 0   max rel: 0.146" in report
+    assert "      batch  unit   actual  desired   abs_err   allowed" in report  # widths follow the cells
+    assert any(re.fullmatch(r" +0 +0 +1\.28125 +1\.5 +2\.19e-01 +2\.50e-05", line) for line in report)
     reproduce = next(line for line in report if line.startswith("  reproduce:"))
     assert reproduce == "  reproduce:  keras-equiv run 'cases/tiny.yaml::tiny-wrong[cpu]'"
     assert re.search(r"^1 cases: 1 failed in ", out, re.MULTILINE)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import __version__, cli, schema
+from harness import __version__, cli, schema, session
 from harness.cli import main
-from harness.outputs import check_output_path, write_atomic
 from harness.errors import UsageError
+from harness.outputs import check_output_path, write_atomic
 from harness.result import CaseResult, Verdict
 from harness.runner import RunOptions
 
@@ -302,13 +302,9 @@ def test_a_real_ctrl_c_during_a_run(tmp_path):
     assert doc["complete"] is False and len(doc["cases"]) == ran
 
 
-def test_a_real_ctrl_c_while_keras_loads(tmp_path, capsys):
-    """SIGINT outside any loop of cases (verify, while Keras is imported): 130 and one line, no traceback."""
-    golden = tmp_path / "tiny.h5"
-    assert main(["record", str(case_file(tmp_path, TINY, name="tiny.yaml")), "--out", str(golden)]) == 0
-    capsys.readouterr()
-    code = (f"import sys\nfrom harness import cli\nprint('ready', flush=True)\n"
-            f"sys.exit(cli.main(['verify', {str(golden)!r}]))\n")
+def _interrupt_while_keras_loads(argv: list[str]) -> subprocess.CompletedProcess:
+    """Run ``keras-equiv ARGV`` in a fresh process and send it SIGINT 0.3 s in (TensorFlow takes seconds)."""
+    code = f"import sys\nfrom harness import cli\nprint('ready', flush=True)\nsys.exit(cli.main({argv!r}))\n"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1"})
     try:
@@ -318,8 +314,27 @@ def test_a_real_ctrl_c_while_keras_loads(tmp_path, capsys):
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert (proc.returncode, out) == (130, ""), err[-2000:]
-    assert err.splitlines()[-1] == "keras-equiv: interrupted" and "Traceback" not in err
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def test_a_real_ctrl_c_while_keras_loads_outside_a_run(tmp_path):
+    """SIGINT outside any loop of cases (check-model, while Keras is imported): 130 and one line, no traceback."""
+    keras = session.keras()
+    model = tmp_path / "m.keras"
+    keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(2)]).save(model)
+    proc = _interrupt_while_keras_loads(["check-model", str(model)])
+    assert (proc.returncode, proc.stdout) == (130, ""), proc.stderr[-2000:]
+    assert proc.stderr.splitlines()[-1] == "keras-equiv: interrupted" and "Traceback" not in proc.stderr
+
+
+def test_a_real_ctrl_c_in_verify_reports_the_cases_that_ran(tmp_path, capsys):
+    """verify runs its cases as run does: SIGINT while the first loads Keras is a run of 0 cases."""
+    golden = tmp_path / "tiny.h5"
+    assert main(["record", str(case_file(tmp_path, TINY, name="tiny.yaml")), "--out", str(golden)]) == 0
+    capsys.readouterr()
+    proc = _interrupt_while_keras_loads(["verify", str(golden)])
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "interrupted: 0 of 1 cases ran" in proc.stdout and "Traceback" not in proc.stderr
 
 
 # ------------------------------------------------------------------ usage

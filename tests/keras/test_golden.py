@@ -1,6 +1,7 @@
 """Golden HDF5 files: record/verify round trip, tampering caught, bad files refused (exit 2)."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from harness import golden
 from harness.cli import main
+from harness.runner import run_case
 from harness.session import gpu_available
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +133,26 @@ def test_a_golden_file_recorded_by_0_1_verifies_under_todays_ids(capsys):
     # Its cases still answer to the names it gave them.
     assert main(["verify", str(LEGACY_H5), "--case", "golden-cells[class=LSTM]@cpu"]) == 0
     assert "[1/1] PASS  golden-cells[class:LSTM+cpu]" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_verify_reports_what_ran(tmp_path, capsys):
+    """verify runs its cases as run does: Ctrl-C after the first prints the summary of that one,
+    writes the JSON report marked incomplete, and exits 130."""
+    calls = []
+
+    def interrupted_second(case, options, arrays=None):
+        calls.append(case.id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return run_case(case, options, arrays=arrays)
+
+    report_path = tmp_path / "report.json"
+    assert main(["verify", str(PINNED_H5), "--json", str(report_path)], runner=interrupted_second) == 130
+    out = capsys.readouterr().out
+    assert "interrupted: 1 of 5 cases ran" in out and "1 cases: 1 pass" in out
+    doc = json.loads(report_path.read_text())
+    assert doc["complete"] is False and [c["id"] for c in doc["cases"]] == calls[:1]
+    assert doc["cases"][0]["reproduce"].startswith(f"keras-equiv verify {PINNED_H5} --case ")
 
 
 def test_expect_golden_may_name_a_recorded_case_as_0_1_named_it(tmp_path, capsys):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from harness.case import Case, InputSpec
-from harness.compare import compare
-from harness.report import failure_text, problem, row, summary, to_json, verdict_line
+from harness.compare import WorstElement, compare
+from harness.report import failure_text, problem, row, summary, to_json, verdict_line, where_text, worst_table
 from harness.result import CaseResult, Check, Side, Verdict
 from harness.table import format_table
 from harness.tolerances import Tolerance
@@ -39,9 +39,9 @@ def test_failure_text_says_which_side_was_judged_and_aligns_the_table():
     text = failure_text(failing())
     assert "    compared:   reference (float64) vs expected values (float64), shape (2,)" in text
     lines = text.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.strip().startswith("index"))
-    assert lines[header] == "      index  actual  desired   abs_err   allowed"
-    assert lines[header + 1] == "      [1]       1.5        1  5.00e-01  1.00e-01"
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("axis0"))
+    assert lines[header] == "      axis0  actual  desired   abs_err   allowed"  # a flat array: no axis names
+    assert lines[header + 1] == "          1     1.5        1  5.00e-01  1.00e-01"
     assert lines[-1] == "  reproduce:  keras-equiv run 'cases/t.yaml::tiny[units:2+cpu]'"
 
 
@@ -63,3 +63,14 @@ def test_verdicts_know_what_failed():
 def test_table_widths_follow_the_cells():
     assert format_table(("name", "n"), [("a", 1), ("long name", 22)]) == [
         "name        n", "a           1", "long name  22"]
+
+
+def test_worst_table_names_the_axes_and_prints_the_digits_that_differ():
+    # float64 values 1e-10 apart: 7 significant digits would print both as 1; 11 tell them apart.
+    worst = [WorstElement((1, 4, 0), 1.0000000001, 1.0, 1e-10, 1e-12), WorstElement((0, 2, 3), 0.5, 0.5, 0.0, 1e-12)]
+    assert worst_table(worst, "") == [
+        "batch  timestep  unit        actual  desired   abs_err   allowed",
+        "    1         4     0  1.0000000001        1  1.00e-10  1.00e-12",
+        "    0         2     3           0.5      0.5  0.00e+00  1.00e-12"]
+    assert where_text((0, 3, 1)) == "batch 0, timestep 3, unit 1"
+    assert where_text((2, 1)) == "batch 2, unit 1"
