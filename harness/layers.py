@@ -176,8 +176,6 @@ def output_shapes(cfg: Mapping, batch: int, timesteps: int) -> dict[str, tuple[i
     return {n: shapes[n] for n in output_names(cfg)}
 
 
-# ---------------------------------------------------------------- dropout masks (§9)
-
 # The axes of a compared array, by rank: every output and state of a recurrent layer, and every
 # layer output a model case compares, is (batch, unit) or (batch, timestep, unit).
 OUTPUT_AXES = {2: ("batch", "unit"), 3: ("batch", "timestep", "unit")}
@@ -186,6 +184,9 @@ OUTPUT_AXES = {2: ("batch", "unit"), 3: ("batch", "timestep", "unit")}
 def output_axes(rank: int) -> tuple[str, ...]:
     """The names of the axes of a compared array of this rank (``axis0``, ... for other ranks)."""
     return OUTPUT_AXES.get(rank, tuple(f"axis{i}" for i in range(rank)))
+
+
+# ---------------------------------------------------------------- dropout masks (§9)
 
 # The training-mode dropout check tries every mask set of a row: at most 2**14 candidates.
 DROPOUT_FIT_MAX_BITS = 14
