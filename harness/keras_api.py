@@ -14,6 +14,7 @@ UNITS, BOOL, RATE, ACTIVATION, INITIALIZER, OPTIONAL_NAME, SEED, CUDNN, MERGE, L
     "name or null", "integer or null", "one of auto, true, false", "merge mode",
     "layer mapping", "string", "1 or 2")
 IMPLEMENTATIONS = (1, 2)
+USE_CUDNN = ("auto", True, False)  # the values of kind CUDNN (true and false as booleans only)
 
 _CELL_COMMON = {
     "units": (None, UNITS),
@@ -60,10 +61,13 @@ KERAS2_ONLY_ARGS = ("time_major",)
 for _cls in ("LSTM", "GRU", "SimpleRNN"):
     LAYER_ARGS[_cls]["time_major"] = (False, BOOL)
 RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
+# The arguments a case must give each class (Bidirectional: a layer, not null).
+REQUIRED_ARGS = {**{cls: ("units",) for cls in RECURRENT_CLASSES}, "Bidirectional": ("layer",)}
 # Arguments that exist only as **kwargs of a base class, not in the layer's own signature.
 # ("cell": popped from the layer's own **kwargs and given to its cell.)
 BASE_CLASS_ARGS = {"zero_output_for_mask": "RNN", "name": "Layer", "implementation": "cell"}
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+MERGE_MODE_WORDS = {"none": None}  # merge_mode: none is read as null
 
 # Activation names Keras 3 accepts in a recurrent layer (keras/src/activations/__init__.py
 # ALL_OBJECTS_DICT, less those that need extra arguments or change the width: glu, threshold).
@@ -93,6 +97,11 @@ INITIALIZERS: dict[str, tuple[str, ...]] = {
     "LecunUniform": ("seed",),
     "Orthogonal": ("gain", "seed"),
 }
+# Config keys that take a word, passed to Keras as written; every other one takes a number or null.
+INITIALIZER_WORDS = ("mode", "distribution")
+# Classes a bare name cannot build: Keras 3's initializers.get("constant") fails
+# (Constant.from_config needs 'value'), so a case writes {class: Constant, value: 0.5}.
+CONFIG_ONLY_INITIALIZERS = ("Constant",)
 # snake_case names accepted as strings, mapped to their class.
 INITIALIZER_NAMES = {
     "constant": "Constant", "zeros": "Zeros", "ones": "Ones", "identity": "Identity",

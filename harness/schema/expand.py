@@ -15,7 +15,7 @@ from .. import model_layers as ml
 from ..errors import ShapeProblem
 from ..yaml_lines import LineDict
 from .expect import check_expect, check_model_expect, check_requires, check_tolerance
-from .keys import CASE_KEYS, MASK_VIA, MODEL_CASE_KEYS, SECTION_KEYS
+from .keys import CASE_KEYS, LAYER_CASE_NEEDS, MASK_VIA, MODEL_CASE_KEYS, MODEL_CASE_NEEDS, SECTION_KEYS, UNSWEPT_KEYS
 from .layer import check_layer, check_model
 from .limits import check_limits, check_sizes, check_sweep_points
 from .messages import Checker, clip, show, suggest
@@ -27,7 +27,7 @@ Shapes = dict[case.OutputKey, tuple[int, ...]]
 
 def _layer_part(ck: Checker, raw: LineDict) -> tuple[dict, Shapes] | None:
     """A layer case's own fields (layer, input, mask, initial_state, weights) and its outputs."""
-    for key in ("layer", "input"):
+    for key in LAYER_CASE_NEEDS:
         if key not in raw:
             ck.fail(raw, None, key, "is required", "a mapping", "nothing")
             return None
@@ -60,8 +60,9 @@ def _model_part(ck: Checker, raw: LineDict) -> tuple[dict, Shapes] | None:
         elif key not in MODEL_CASE_KEYS:
             ck.fail(raw, key, str(key), "does not apply to a model case",
                     "one of " + ", ".join(MODEL_CASE_KEYS), show(key))
-    if "input" not in raw:
-        ck.fail(raw, None, "input", "is required", "a mapping", "nothing")
+    for key in MODEL_CASE_NEEDS:
+        if key not in raw:
+            ck.fail(raw, None, key, "is required", "a mapping", "nothing")
     model = check_model(ck, raw)
     if model is None or len(ck.problems) > before:
         return None
@@ -145,7 +146,7 @@ ID_VALUE = ("a value an id can spell: null, true, false, a number, or a string o
 def sweep_path_ok(raw: LineDict, path: str) -> bool:
     """A sweep path names a field that exists for this case (present or a valid key)."""
     parts = path.split(".")
-    if parts[0] not in CASE_KEYS or parts[0] in ("id", "sweep", "about", "limits"):
+    if parts[0] not in CASE_KEYS or parts[0] in UNSWEPT_KEYS:
         return False
     node: Any = raw
     for part in parts[:-1]:

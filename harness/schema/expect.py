@@ -12,7 +12,8 @@ from .. import keras_api as api
 from .. import kernels
 from ..case import ErrorSpec, Expect, GoldenRef, MismatchSpec, OutputKey
 from ..yaml_lines import LineDict
-from .keys import BACKENDS, EXPECT_KEYS, MODEL_EXPECT_KEYS, REQUIRES_KEYS, TOLERANCE_KEYS
+from .keys import (BACKENDS, ERROR_KEYS, EXPECT_KEYS, KERAS_MAJORS, MISMATCH_KEYS, MODEL_EXPECT_KEYS, REQUIRES_KEYS,
+                   TOLERANCE_KEYS)
 from .messages import Checker, is_int, show, suggest
 
 Shapes = Mapping[OutputKey, tuple[int, ...]]
@@ -57,7 +58,7 @@ def check_expect(ck: Checker, case: LineDict, shapes: Shapes) -> Expect | None:
     error = None
     if "error" in node:
         err = ck.mapping(node, "error", "expect.error")
-        if err is None or not ck.keys(err, ("type", "match"), "expect.error"):
+        if err is None or not ck.keys(err, ERROR_KEYS, "expect.error"):
             return None
         if "type" not in err:
             ck.fail(err, None, "expect.error.type", "is required", "an exception class name such as ValueError",
@@ -77,7 +78,7 @@ def check_expect(ck: Checker, case: LineDict, shapes: Shapes) -> Expect | None:
     mismatch = None
     if "mismatch" in node:
         mm = ck.mapping(node, "mismatch", "expect.mismatch")
-        if mm is None or not ck.keys(mm, ("outputs", "reason"), "expect.mismatch"):
+        if mm is None or not ck.keys(mm, MISMATCH_KEYS, "expect.mismatch"):
             return None
         names = by_name(shapes)
         outs, reason = mm.get("outputs"), mm.get("reason")
@@ -201,7 +202,7 @@ def check_requires(ck: Checker, case: LineDict) -> dict | None:
         return None
     out = {}
     if "keras" in node:
-        if node["keras"] not in (2, 3) or isinstance(node["keras"], bool):
+        if node["keras"] not in KERAS_MAJORS or isinstance(node["keras"], bool):
             ck.fail(node, "keras", "requires.keras", "unknown Keras major version", "2 or 3", show(node["keras"]))
             return None
         out["keras"] = node["keras"]

@@ -15,7 +15,7 @@ from ..case import Case
 from ..errors import CaseSchemaError, SchemaProblem
 from ..yaml_lines import LineDict, error_line, load
 from .expand import expand
-from .keys import CASE_KEYS, ID_PATTERN
+from .keys import CASE_KEYS, FILE_KEYS, ID_PATTERN, ID_RULE
 from .messages import Checker, show
 
 
@@ -61,7 +61,7 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
     if not isinstance(doc, LineDict):
         raise CaseSchemaError([SchemaProblem(shown, 1, None, None, "top level must be a mapping",
                                              "a mapping with a 'cases:' list", show(doc))])
-    if not ck.keys(doc, ("cases",), "") or "cases" not in doc:
+    if not ck.keys(doc, FILE_KEYS, "") or "cases" not in doc:
         if "cases" not in doc:
             ck.fail(doc, None, "cases", "is required", "a list of cases", "nothing")
         raise CaseSchemaError(ck.problems)
@@ -79,7 +79,7 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
         cid = raw.get("id")
         if not isinstance(cid, str) or not ID_PATTERN.fullmatch(cid):
             ck.fail(raw, "id" if "id" in raw else None, f"cases[{index}].id",
-                    "may hold only a-z, 0-9, '_' and '-'" if "id" in raw else "is required",
+                    ID_RULE if "id" in raw else "is required",
                     "an id like lstm-basic", show(cid) if "id" in raw else "nothing")
             continue
         ck.case_id = cid

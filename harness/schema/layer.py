@@ -11,6 +11,10 @@ from ..yaml_lines import LineDict
 from .messages import Checker, is_int, is_number, show, suggest
 
 
+# What a missing required argument should be, by its kind.
+_REQUIRED_WHAT = {api.UNITS: "a positive integer", api.LAYER: "the wrapped LSTM, GRU or SimpleRNN"}
+
+
 def check_activation(ck: Checker, node: LineDict, key: str, field: str) -> None:
     value = node[key]
     if value is None or (isinstance(value, str) and value in api.ACTIVATIONS):
@@ -27,8 +31,7 @@ def check_initializer(ck: Checker, node: LineDict, key: str, field: str) -> None
         if value not in names:
             ck.fail(node, key, field, "unknown initializer" + suggest(value, names),
                     "an initializer name such as glorot_uniform, orthogonal, zeros", show(value))
-        elif api.INITIALIZER_NAMES.get(value, value) == "Constant":
-            # Keras 3's initializers.get("constant") fails (Constant.from_config needs 'value').
+        elif api.INITIALIZER_NAMES.get(value, value) in api.CONFIG_ONLY_INITIALIZERS:
             ck.fail(node, key, field, "a constant initializer needs its value",
                     "{class: Constant, value: 0.5}", show(value))
         return
@@ -48,7 +51,7 @@ def check_initializer(ck: Checker, node: LineDict, key: str, field: str) -> None
         return
     if ck.keys(value, ("class",) + api.INITIALIZERS[cls], field):
         for arg in api.INITIALIZERS[cls]:
-            if arg in value and arg not in ("mode", "distribution") and value[arg] is not None \
+            if arg in value and arg not in api.INITIALIZER_WORDS and value[arg] is not None \
                     and not (is_number(value[arg]) and math.isfinite(value[arg])):
                 ck.must_be(value, arg, f"{field}.{arg}", "a finite number", value[arg])
 
@@ -89,14 +92,14 @@ def check_layer(ck: Checker, node: LineDict, key: str, field: str, nested: bool 
             if value is not None and (not is_int(value) or value < 0):
                 ck.must_be(layer, arg, f, "a non-negative integer or null", value, "number")
         elif kind == api.CUDNN:
-            if not (value == "auto" or isinstance(value, bool)):
+            if not (isinstance(value, bool) or (isinstance(value, str) and value in api.USE_CUDNN)):
                 ck.must_be(layer, arg, f, "auto, true or false", value, "bool")
                 ok = False
         elif kind == api.IMPLEMENTATION:
             ok &= ck.choice(layer, arg, f, api.IMPLEMENTATIONS, "implementation") is not None
         elif kind == api.MERGE:
-            if value == "none":
-                layer[arg] = None
+            if isinstance(value, str) and value in api.MERGE_MODE_WORDS:
+                layer[arg] = api.MERGE_MODE_WORDS[value]
             elif ck.choice(layer, arg, f, api.MERGE_MODES, "merge_mode") is None and value is not None:
                 ok = False
         elif kind in (api.OPTIONAL_NAME, api.NAME):
@@ -104,12 +107,11 @@ def check_layer(ck: Checker, node: LineDict, key: str, field: str, nested: bool 
                 ck.fail(layer, arg, f, "must be a name", "a string", show(value))
         elif kind == api.LAYER and value is not None:
             ok &= check_layer(ck, layer, arg, f, nested=True) is not None
-    if cls in api.RECURRENT_CLASSES and "units" not in layer:
-        ck.fail(layer, None, f"{field}.units", "is required", "a positive integer", "nothing")
-        ok = False
-    if cls == "Bidirectional" and layer.get("layer") is None:  # layer: null is no layer either
-        ck.fail(layer, None, f"{field}.layer", "is required", "the wrapped LSTM, GRU or SimpleRNN", "nothing")
-        ok = False
+    for arg in api.REQUIRED_ARGS[cls]:
+        # layer: null is no layer either (units: null was refused above, as a value that is not one)
+        if arg not in layer or (table[arg][1] == api.LAYER and layer[arg] is None):
+            ck.fail(layer, None, f"{field}.{arg}", "is required", _REQUIRED_WHAT[table[arg][1]], "nothing")
+            ok = False
     return dict(layer) if ok else None
 
 

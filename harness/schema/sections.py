@@ -10,11 +10,13 @@ from .. import keras_api as api
 from .. import layers
 from ..case import CallsSpec, InputSpec, MaskSpec
 from ..yaml_lines import LineDict
-from .keys import CALLS_KEYS, INPUT_DATA, INPUT_KEYS, MASK_KEYS, MASK_KINDS
+from .keys import (CALLS_KEYS, EMBEDDING_DATA, EMBEDDING_INPUT_AXES, EMBEDDING_INPUT_KEYS, INITIAL_STATES,
+                   INPUT_AXES, INPUT_DATA, INPUT_DEFAULTS, INPUT_KEYS, MASK_KEYS, MASK_KIND_KEYS, MASK_KINDS,
+                   WEIGHT_SOURCES)
 from .limits import check_input_size
 from .messages import Checker, as_array, is_int, is_number, show
 
-_AXES = ("batch", "timesteps", "features")
+_AXES = tuple(INPUT_AXES)
 
 
 def expects_error(case: LineDict) -> bool:
@@ -36,7 +38,7 @@ def check_input(ck: Checker, case: LineDict) -> InputSpec | None:
             return None
         values = arr
     spec: dict[str, Any] = {}
-    for key, minimum in (("batch", 1), ("timesteps", 0), ("features", 1)):
+    for key, minimum in INPUT_AXES.items():
         if key in node:
             got = ck.integer(node, key, f"input.{key}", minimum)
             if got is None:
@@ -48,14 +50,14 @@ def check_input(ck: Checker, case: LineDict) -> InputSpec | None:
             spec[key] = got
         elif values is not None:
             spec[key] = values.shape[_AXES.index(key)]
-        elif key == "batch":
-            spec[key] = 2
+        elif key in INPUT_DEFAULTS:
+            spec[key] = INPUT_DEFAULTS[key]
         else:
             ck.fail(node, None, f"input.{key}", "is required", "an integer", "nothing")
             return None
     if not check_input_size(ck, node, spec["batch"], spec["timesteps"], spec["features"]):
         return None
-    data = "values" if values is not None else "normal"
+    data = "values" if values is not None else INPUT_DEFAULTS["data"]
     if "data" in node:
         data = ck.choice(node, "data", "input.data", INPUT_DATA, "input data kind")
         if data is None:
@@ -64,7 +66,7 @@ def check_input(ck: Checker, case: LineDict) -> InputSpec | None:
             ck.fail(node, "data", "input.data", "'values' goes with an explicit input.values list",
                     "data: values together with values: [...]", show(data))
             return None
-    scale = 1.0
+    scale = INPUT_DEFAULTS["scale"]
     if "scale" in node:
         scale = ck.number(node, "scale", "input.scale")
         if scale is None:
@@ -90,10 +92,10 @@ def check_model_input(ck: Checker, raw: LineDict, first: dict) -> InputSpec | No
         ck.fail(node, "features", "input.features",
                 "does not apply: an Embedding model reads (batch, timesteps) integer ids", "no features", "features")
         return None
-    if not ck.keys(node, ("batch", "timesteps", "data", "values"), "input"):
+    if not ck.keys(node, EMBEDDING_INPUT_KEYS, "input"):
         return None
     kind = node.get("data", "values" if "values" in node else "ids")
-    if kind not in ("ids", "values"):
+    if kind not in EMBEDDING_DATA:
         ck.fail(node, "data", "input.data", "an Embedding model reads integer ids", "ids or values", show(kind))
         return None
     values = None
@@ -111,8 +113,9 @@ def check_model_input(ck: Checker, raw: LineDict, first: dict) -> InputSpec | No
                     f"integers in [0, {dim})", show(int(bad[0]) if bad[0] == int(bad[0]) else bad[0].item()))
             return None
         values = arr.astype(int).tolist()
-    spec = {"batch": len(values) if values else 2, "timesteps": len(values[0]) if values else None}
-    for key, minimum in (("batch", 1), ("timesteps", 1)):
+    spec = {"batch": len(values) if values else INPUT_DEFAULTS["batch"],
+            "timesteps": len(values[0]) if values else None}
+    for key, minimum in EMBEDDING_INPUT_AXES.items():
         if key in node:
             got = ck.integer(node, key, f"input.{key}", minimum)
             if got is None:
@@ -151,7 +154,7 @@ def check_mask(ck: Checker, case: LineDict, inp: InputSpec, via: str) -> MaskSpe
     kind = ck.choice(node, "kind", "mask.kind", MASK_KINDS, "mask kind")
     if kind is None:
         return None
-    needs = {"right_padded": "lengths", "left_padded": "lengths", "random": "rate", "explicit": "values"}[kind]
+    needs = MASK_KIND_KEYS[kind]
     extra = [k for k in node if k not in ("kind", needs)]
     if extra:
         ck.fail(node, extra[0], f"mask.{extra[0]}", f"does not apply to a {kind} mask",
@@ -188,7 +191,7 @@ def check_initial_state(ck: Checker, case: LineDict, layer: dict, inp: InputSpec
                     f"the directions, and the forward layer has {fw} states, the backward layer {bw}",
                     "no initial_state, or an expect.error case (cases/errors/bidirectional.yaml)", show(value))
             return None
-    if value in ("zeros", "random") or value is None:
+    if value in INITIAL_STATES or value is None:
         return value
     units = layers.state_units(full)
     n = len(units)
@@ -217,7 +220,7 @@ def check_initial_state(ck: Checker, case: LineDict, layer: dict, inp: InputSpec
 
 def check_weights(ck: Checker, case: LineDict, layer: dict, features: int) -> Any:
     value = case["weights"]
-    if value in ("keras", "random"):
+    if value in WEIGHT_SOURCES:
         return value
     if not isinstance(value, LineDict):
         ck.fail(case, "weights", "weights", "must be keras, random, or a mapping of weight name to values",
