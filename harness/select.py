@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-from _pytest.mark import expression
 
 from . import schema
 from .case import Case
 from .errors import UsageError
-from .markers import MARKERS, markers
+from .expressions import keyword_matcher, marker_matcher
 
 
 def default_case_dirs() -> list[Path]:
@@ -69,67 +67,3 @@ def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
             moved = case if case.device == d else dataclasses.replace(case, device=d)
             out.setdefault(moved.id, moved)
     return list(out.values())
-
-
-# pytest's own -k / -m grammar (and, or, not, parentheses, words of \w : + - . [ ] \ /), so one
-# expression selects the same cases in both tools.  pytest 8.0-8.3 raise their ParseError, later
-# releases SyntaxError.
-_PARSE_ERRORS = tuple(e for e in (SyntaxError, getattr(expression, "ParseError", None)) if e is not None)
-
-
-def compile_expression(expr: str, option: str) -> expression.Expression:
-    """``expr`` compiled by pytest's expression parser; a malformed one is a UsageError worded as
-    pytest words it (``Wrong expression passed to '-k': ...: at column 6: ...``)."""
-    try:
-        return expression.Expression.compile(expr)
-    except _PARSE_ERRORS as exc:
-        where = f"at column {exc.offset}: {exc.msg}" if isinstance(exc, SyntaxError) else str(exc)
-        raise UsageError(f"Wrong expression passed to '{option}': {expr}: {where}") from None
-
-
-def keyword_names(case: Case) -> set[str]:
-    """What ``-k`` matches a case by, as pytest matches its item: the id, its markers, and the
-    folders and file of its path below the current directory (pytest: below the rootdir; a file
-    outside it: its name alone)."""
-    path = Path(case.path)
-    try:
-        parts = path.resolve().relative_to(Path.cwd().resolve()).parts
-    except ValueError:
-        parts = (path.name,)
-    return {case.id, *parts, *markers(case)}
-
-
-def keyword_matcher(expr: str) -> Callable[[Case], bool]:
-    """``-k EXPR``: true for a case when the expression holds with each word true if it is a
-    substring (any case) of one of the case's keyword_names, as in pytest."""
-    compiled = compile_expression(expr, "-k")
-
-    def matches(case: Case) -> bool:
-        names = [name.lower() for name in keyword_names(case)]
-
-        def word(sub: str, /, **kwargs) -> bool:
-            if kwargs:
-                raise UsageError("Keyword expressions do not support call parameters.")
-            return any(sub.lower() in name for name in names)
-
-        return compiled.evaluate(word)
-
-    return matches
-
-
-def marker_matcher(expr: str) -> Callable[[Case], bool]:
-    """``-m EXPR``: true for a case when the expression holds with each word true if the case has
-    that marker (markers.MARKERS; an unknown name is a UsageError, not a silent empty selection)."""
-    compiled = compile_expression(expr, "-m")
-    unknown = sorted(compiled.idents() - set(MARKERS))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], list(MARKERS), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"unknown marker(s) in '-m' expression: {', '.join(unknown)}{hint}; "
-                         "keras-equiv list --markers lists them")
-
-    def matches(case: Case) -> bool:
-        have = set(markers(case))
-        return compiled.evaluate(lambda name, /, **kwargs: name in have and not kwargs)
-
-    return matches

@@ -5,7 +5,8 @@ import pytest
 from _pytest.mark import _parse_expression
 
 from harness.errors import UsageError
-from harness.select import keyword_matcher, marker_matcher, select, with_device
+from harness.expressions import keyword_matcher, marker_matcher
+from harness.select import select, with_device
 
 CASES = """
 cases:
