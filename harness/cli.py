@@ -17,6 +17,7 @@ from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
 from .outputs import check_output_path, write_atomic
 from .runner import RunOptions, golden_jobs, run_case, run_golden
+from .schema import json_schema
 from .select import default_case_dirs, select
 
 EXIT_CODES = """\
@@ -28,7 +29,7 @@ exit codes:
        written, marked "complete": false; also a run whose stdout was closed (| head)"""
 INTERRUPTED = 130
 # Commands whose whole job is their output: a reader that stops early (| head) is no failure.
-LISTING = (None, "list", "validate", "show")
+LISTING = (None, "list", "validate", "show", "schema")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--markers", action="store_true",
                          help="list the markers -m selects by instead, with how many selected cases have each")
     selection(command("validate", help="check case files (no TensorFlow import)"))
+    schema_cmd = command("schema", codes=False, help="print the JSON Schema of case files, for editors")
+    schema_cmd.add_argument("--path", action="store_true", help="print where the installed schema file is instead")
     rec = command("record", help="run cases and write their inputs, weights and outputs to HDF5")
     selection(rec)
     rec.add_argument("--out", required=True, metavar="FILE.h5",
@@ -106,7 +109,7 @@ def main(argv: Sequence[str] | None = None, *, runner: Runner = run_case) -> int
         if command is None:  # a bare keras-equiv: say what it takes rather than start a full run
             parser.print_usage(sys.stderr)
             print("keras-equiv: error: a command is required (run, list, validate, show, record, verify, "
-                  "check-model); keras-equiv --help says more", file=sys.stderr)
+                  "check-model, schema); keras-equiv --help says more", file=sys.stderr)
             return 2
         code = _command(args, runner)
         sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
@@ -135,6 +138,9 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
     _select_flavour(getattr(args, "keras", None))
     if args.command == "show":
         return _show(args.case_id)
+    if args.command == "schema":
+        sys.stdout.write(f"{json_schema.SHIPPED}\n" if args.path else json_schema.SHIPPED.read_text(encoding="utf-8"))
+        return 0
     if args.command == "check-model":
         return check_model.main(args)
     if args.command == "verify":  # the recorded cases, run as a run runs cases (rows, Ctrl-C, progress)

@@ -3,12 +3,13 @@ draft-07, passing every bundled case file, and refusing what the validator refus
 type or a value outside a closed set.  No Keras."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from harness import schema
+from harness import cli, schema
 from harness.errors import CaseSchemaError
 from harness.schema import json_schema
 from harness.yaml_lines import load
@@ -188,3 +189,10 @@ def test_accepted_by_both(name, tmp_path):
     text = GOOD[name]
     assert not validator_refuses(tmp_path, text)
     assert [e.message for e in schema_errors(text)] == []
+
+
+def test_the_cli_prints_the_shipped_schema_and_its_path(capsys):
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json_schema.case_file_schema()
+    assert cli.main(["schema", "--path"]) == 0
+    assert capsys.readouterr().out == f"{json_schema.SHIPPED}\n"
