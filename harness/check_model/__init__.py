@@ -13,9 +13,12 @@ fed an encoder's states).  Recording the call sees what Keras really passes, at 
 nesting, for every call of a shared layer, in one forward pass.  The layer is then run again
 alone on exactly that, in Keras and in the reference.
 
-- ``load``: recognising the file, the legacy CuDNN explanation, tf_keras's time_major;
+- ``load``: recognising the file, the legacy CuDNN explanation, tf_keras's time_major, configs
+  naming classes Keras cannot rebuild;
+- ``from_file``: such a legacy .h5 checked layer by layer from its config and weights alone;
 - ``inputs``: the ``--input`` file or seeded random inputs;
 - ``calls``: walking the model, recording each recurrent layer's call, checking it alone;
+- ``warned``: Keras's warnings during load and run, and where they contradict the recording;
 - ``report``: the verdicts as text and JSON.
 
 Keras is reached through session.keras(), inside functions only (DESIGN.md: only a run pays for it).
@@ -29,8 +32,9 @@ from pathlib import Path
 
 from .. import session
 from ..errors import CheckModelError
-from . import calls, inputs, load
-from .report import LayerResult, Report
+from ..outputs import write_atomic
+from . import calls, from_file, inputs, load, warned
+from .report import FROM_FILE, LayerResult, Report
 
 __all__ = ["CheckModelError", "LayerResult", "Report", "add_arguments", "check", "main"]
 
@@ -54,8 +58,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"keras-equiv check-model: error: {exc}", file=sys.stderr)
         return 2
     print(report.text())
-    if getattr(args, "json", None):
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    json_path = getattr(args, "json", None)
+    if json_path:  # its path was checked before the model ran (cli.py, check_output_path)
+        text = json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n"
+        try:
+            write_atomic(json_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            print(f"keras-equiv check-model: error: --json {json_path}: not written "
+                  f"({exc.strerror or exc}); a file already there is left as it was", file=sys.stderr)
+            return 2
     return 0 if report.passed else 1
 
 
@@ -65,15 +76,30 @@ def check(model_path: str, input_path: str | None = None, device: str = "cpu") -
     if device == "gpu" and not session.gpu_available():
         raise CheckModelError("--device gpu: no GPU visible to Keras")
     session.set_tf32(False)  # float32 stays float32 (§11) on either device, so the float32 tolerance holds
-    with session.device_scope(device):
-        model, notes = load.load(path)
-        arrays, input_text = inputs.model_inputs(model, input_path)
-        found = list(calls.walk(model, model.name))
-        checked = [layer for _, layer in found if type(layer).__name__ in calls.CHECKED]
-        recorded = calls.record_calls(model, checked, arrays)
-        results = calls.check_layers(found, recorded, device)
-        params = calls.param_counts(model, found, recorded)
+    caught: list[warned.Warned] = []
     v = session.versions()
     header = (f"check-model {model_path}: Keras {v['keras']} ({v['backend']} {v.get(v['backend'], '')}), "
               f"device {device}")
-    return Report(str(model_path), header, input_text, results, params, notes)
+    with session.device_scope(device):
+        with warned.capture("loading the model", caught):
+            loaded = load.load(path)
+        if loaded.model is None:  # a legacy .h5 Keras cannot rebuild: each layer alone, from the file
+            with warned.capture("rebuilding the layers", caught):
+                results, notes, input_text = from_file.check(path, loaded.unrebuildable, device)
+            if input_path is not None:
+                notes.append(f"--input {input_path} not used: there is no model to feed it to")
+            return Report(str(model_path), header, input_text, results, None, notes,
+                          warnings=warned.summarise(caught), checked_from=FROM_FILE)
+        model, notes = loaded.model, loaded.notes
+        with warned.capture("running the model", caught):
+            arrays, input_text = inputs.model_inputs(model, input_path)
+            nested = list(calls.walk_nested(model, model.name))
+            found = [(path, layer) for path, layer, _ in nested]
+            checked = [layer for _, layer in found if type(layer).__name__ in calls.CHECKED]
+            recorded = calls.record_calls(model, checked, arrays)
+        results = calls.check_layers(found, recorded, device)
+        params = calls.param_counts(model, found, recorded)
+    warnings = warned.summarise(caught)
+    contradictions = warned.contradictions(warnings, nested, recorded)
+    return Report(str(model_path), header, input_text, results, params, [*notes, *warned.notes(contradictions)],
+                  warnings=warnings, contradictions=contradictions)

@@ -45,22 +45,34 @@ class LayerCall:
 
 # ---------------------------------------------------------------- finding the layers
 
-def walk(model, prefix: str) -> Iterator[tuple[str, Any]]:
-    """(path, layer) for every layer that is not itself a model, nested models included, once each."""
+def walk_nested(model, prefix: str) -> Iterator[tuple[str, Any, tuple]]:
+    """(path, layer, the models around it, outermost first) for every layer that is not itself a
+    model, nested models included, once each."""
     keras = session.keras()
     seen: set[int] = set()
 
-    def visit(container, path: str):
+    def visit(container, path: str, around: tuple):
         for layer in container.layers:
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
             if isinstance(layer, keras.Model):  # a Sequential or functional model used as a layer
-                yield from visit(layer, f"{path}/{layer.name}")
+                yield from visit(layer, f"{path}/{layer.name}", (*around, layer))
             else:
-                yield f"{path}/{layer.name}", layer
+                yield f"{path}/{layer.name}", layer, around
 
-    yield from visit(model, prefix)
+    yield from visit(model, prefix, (model,))
+
+
+def walk(model, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(path, layer) for every layer that is not itself a model, nested models included, once each."""
+    for path, layer, _ in walk_nested(model, prefix):
+        yield path, layer
+
+
+def call_label(path: str, index: int, count: int) -> str:
+    """A layer call's name in the report: the path, with ``(call N)`` for a layer called more than once."""
+    return path if count == 1 else f"{path} (call {index})"
 
 
 def is_recurrent(layer) -> bool:
@@ -229,7 +241,7 @@ def check_layers(found: list[tuple[str, Any]], calls: dict[int, list[LayerCall]]
                 results.append(LayerResult(path, type(layer).__name__, "not called",
                                            message="the model's forward pass never called it"))
             for index, call in enumerate(made, start=1):
-                label = path if len(made) == 1 else f"{path} (call {index})"
+                label = call_label(path, index, len(made))
                 try:
                     results.append(check_layer(label, layer, call, device))
                 except Exception as exc:  # noqa: BLE001 - a harness bug: this layer's error, with its traceback

@@ -3,7 +3,9 @@
 An ``--input`` file is a ``.npy`` array or an ``.h5`` holding exactly one dataset, of the
 model's one input's shape.  Without one, every model input gets seeded random values; when the
 model has a Masking or Embedding(mask_zero) layer, row 2 is padded at its end so the masked
-path of each recurrent layer is the one checked.
+path of each recurrent layer is the one checked.  A layer checked alone from a file's weights
+(from_file.py) gets the same: seeded normal sequences and, when the model computes a mask, a mask
+with the same padded steps.
 """
 from __future__ import annotations
 
@@ -12,11 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckModelError
+from ..report import plural
 from .calls import walk
 
 RANDOM_SEED = 0
 RANDOM_BATCH = 2
 RANDOM_TIMESTEPS = 5  # for a model whose time axis is None
+
+
+def padded_steps(steps: int) -> int:
+    """How many steps at the end of row 2 are padding (masked) in random inputs."""
+    return max(1, steps // 3)
 
 
 def read_input(input_path: str) -> np.ndarray:
@@ -95,7 +103,7 @@ def random_inputs(model, specs) -> tuple[list[np.ndarray], str]:
         dtype = _dtype(spec)
         padded = ""
         steps = shape[1] if len(shape) >= 2 else 0
-        pad = max(1, steps // 3)
+        pad = padded_steps(steps)
         if dtype.kind in "iu":
             arr = rng.integers(1 if mask_zero else 0, vocab, size=shape).astype(dtype)
             kind = f"integer ids in [{1 if mask_zero else 0}, {vocab})"
@@ -111,3 +119,24 @@ def random_inputs(model, specs) -> tuple[list[np.ndarray], str]:
         arrays.append(arr)
         texts.append(f"random {kind} {shape_text(shape)} {dtype}{padded}")
     return arrays, f"{'; '.join(texts)} (seed {RANDOM_SEED})"
+
+
+def layer_inputs(features: int, dtype: str, masked: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Seeded sequences (batch, timesteps, features) for one layer run alone, and a mask with row 2's
+    last steps masked when ``masked`` (the same for every layer: each starts from the seed)."""
+    rng = np.random.default_rng(RANDOM_SEED)
+    x = rng.standard_normal((RANDOM_BATCH, RANDOM_TIMESTEPS, features)).astype(dtype)
+    if not masked:
+        return x, None
+    mask = np.ones((RANDOM_BATCH, RANDOM_TIMESTEPS), dtype=bool)
+    mask[1, RANDOM_TIMESTEPS - padded_steps(RANDOM_TIMESTEPS):] = False
+    return x, mask
+
+
+def layer_inputs_text(masked: bool) -> str:
+    """What layer_inputs gives, in words, for the report's input line."""
+    pad = padded_steps(RANDOM_TIMESTEPS)
+    text = f"random normal ({RANDOM_BATCH}, {RANDOM_TIMESTEPS}, features) for each layer alone (seed {RANDOM_SEED})"
+    if masked:
+        text += f"; a mask with row 2's last {plural(pad, 'step')} masked (the model computes a mask)"
+    return text

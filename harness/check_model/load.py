@@ -2,15 +2,19 @@
 
 A ``.keras`` zip or a legacy ``.h5`` is loaded with ``compile=False``.  An ``.h5`` is first read
 with h5py alone: a file without a ``model_config`` is weights only, and a model holding the
-tf.keras 1.x/2.x CuDNNLSTM/CuDNNGRU layers is refused with how to convert it.  Every way the
-file can be wrong is a CheckModelError (exit 2, one line), never a traceback.
+tf.keras 1.x/2.x CuDNNLSTM/CuDNNGRU layers is refused with how to convert it.  A legacy ``.h5``
+whose config holds classes Keras cannot rebuild (the mask operations Keras 3 itself writes for a
+masking functional model) is no model but an ``Unrebuildable``: from_file.py checks its layers
+alone.  Every other way the file can be wrong is a CheckModelError (exit 2), never a traceback.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,30 @@ CUDNN_LEGACY = ("CuDNNLSTM", "CuDNNGRU")
 # The loader keras.saving.load_model itself uses for legacy .h5 configs (Keras 3; the public
 # model_from_json does not accept the legacy batch_input_shape and friends).
 LEGACY_CONFIG_LOADER = "keras.src.legacy.saving.saving_utils"
+# Where Keras 3 keeps its operations (NotEqual, Any, ...): a functional model computing a mask
+# holds them as nodes, which the legacy .h5 config then names like layers.
+KERAS_OPS = "keras.src.ops"
+MODEL_CLASSES = ("Functional", "Sequential", "Model")
+WRAPPED = ("layer", "backward_layer")  # the config keys of the layers a wrapper holds
+
+
+@dataclass(frozen=True)
+class Unrebuildable:
+    """A legacy .h5 whose config holds classes Keras cannot rebuild: what can still be read from it."""
+
+    config: dict
+    classes: tuple[str, ...]  # the class names Keras cannot rebuild, in the config's order
+    operations: tuple[str, ...]  # those of them that are Keras operations (the mask ops)
+    keras_said: str  # the first sentence of Keras's own error
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The model (None when Keras cannot rebuild it), notes on how it was loaded, and why not."""
+
+    model: Any
+    notes: list[str] = field(default_factory=list)
+    unrebuildable: Unrebuildable | None = None
 
 
 def model_file(model_path: str) -> Path:
@@ -73,6 +101,59 @@ def configs(node: Any) -> Iterator[dict]:
             yield from configs(value)
 
 
+def layer_nodes(config: dict) -> Iterator[tuple[str, dict, str]]:
+    """(path, node, weights group) for every layer of a saved model config that is not itself a
+    model, nested models included; the path is walk()'s (``model/sub/layer``), the group the name
+    of the top-level layer whose ``model_weights`` group holds its weights."""
+    def visit(model_node: dict, path: str, top: str | None) -> Iterator[tuple[str, dict, str]]:
+        entries = model_node["config"].get("layers")
+        for node in entries if isinstance(entries, list) else []:
+            if not isinstance(node, dict) or not isinstance(node.get("config"), dict):
+                continue
+            name = str(node["config"].get("name") or node.get("name") or node.get("class_name"))
+            if node.get("class_name") in MODEL_CLASSES:
+                yield from visit(node, f"{path}/{name}", top or name)
+            else:
+                yield f"{path}/{name}", node, top or name
+
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        yield from visit(config, str(config["config"].get("name", "model")), None)
+
+
+def _class_names(config: dict) -> Iterator[str]:
+    for _, node, _ in layer_nodes(config):
+        yield node.get("class_name", "")
+        for key in WRAPPED:
+            inner = node["config"].get(key)
+            if isinstance(inner, dict) and "class_name" in inner:
+                yield inner["class_name"]
+
+
+def _keras_operations() -> set[str]:
+    """The class names of Keras 3's operations (empty for tf_keras, which has none)."""
+    try:
+        ops = importlib.import_module(KERAS_OPS)
+        base = importlib.import_module(f"{KERAS_OPS}.operation").Operation
+    except ImportError:
+        return set()
+    return {name for name, value in vars(ops).items() if inspect.isclass(value) and issubclass(value, base)}
+
+
+def unrebuildable(config: dict, keras_said: str) -> Unrebuildable | None:
+    """The layer classes a saved config names that this Keras has no class for (None: there are none)."""
+    keras = session.keras()
+    missing: list[str] = []
+    for name in _class_names(config):
+        known = name in MODEL_CLASSES or hasattr(keras.layers, name) or \
+            keras.saving.get_registered_object(name) is not None
+        if not known and name not in missing:
+            missing.append(name)
+    if not missing:
+        return None
+    ops = _keras_operations()
+    return Unrebuildable(config, tuple(missing), tuple(n for n in missing if n in ops), keras_said)
+
+
 def cudnn_explanation(path: Path, found: list[dict]) -> str:
     """Why a model with legacy CuDNNLSTM/CuDNNGRU layers cannot be checked, and how to convert it."""
     names = ", ".join(f"'{c['config'].get('name', '?')}' ({c['class_name']}, units={c['config'].get('units', '?')})"
@@ -116,8 +197,9 @@ def _cannot_load(path: Path, raised: KerasRaised) -> CheckModelError:
                            f"{first_line(raised.original)}")
 
 
-def load(path: Path) -> tuple[Any, list[str]]:
-    """The model (compile=False) and notes on anything done to load it."""
+def load(path: Path) -> Loaded:
+    """The model (compile=False) and notes on anything done to load it; no model but an
+    Unrebuildable for a legacy .h5 naming classes Keras cannot rebuild."""
     keras = session.keras()
     config = None
     if _is_hdf5(path):
@@ -132,14 +214,17 @@ def load(path: Path) -> tuple[Any, list[str]]:
         raise CheckModelError(f"{path}: not a saved Keras model (neither a .keras zip nor an HDF5 file)")
     try:
         with keras_call("loading the model"):
-            return keras.saving.load_model(path, compile=False), []
+            return Loaded(keras.saving.load_model(path, compile=False))
     except KerasRaised as raised:  # any load failure is the user's file: exit 2, one line
         if config is not None and "time_major" in str(raised.original) and session.flavour() != "tf_keras":
             return _load_without_time_major(path, config)
+        found = None if config is None else unrebuildable(config, first_line(raised.original).split(". ")[0])
+        if found is not None:
+            return Loaded(None, unrebuildable=found)
         raise _cannot_load(path, raised) from None
 
 
-def _load_without_time_major(path: Path, config: dict) -> tuple[Any, list[str]]:
+def _load_without_time_major(path: Path, config: dict) -> Loaded:
     dropped = drop_time_major(config)
     try:
         with keras_call("loading the model"):
@@ -149,4 +234,4 @@ def _load_without_time_major(path: Path, config: dict) -> tuple[Any, list[str]]:
         raise _cannot_load(path, raised) from None
     note = (f"tf_keras config key time_major=false dropped from {', '.join(dropped)} "
             "(Keras 3 rejects it; false is Keras 3's only layout)")
-    return model, [note]
+    return Loaded(model, [note])

@@ -1,7 +1,9 @@
-"""What check-model found: one verdict per recurrent layer call, the parameter counts, as text and JSON.
+"""What check-model found: one verdict per recurrent layer call, the parameter counts, Keras's
+warnings and where they contradict what was recorded, as text and JSON.
 
 The verdict rows and the worst-elements tables are laid out by harness/table.py (column widths
-computed from the cells).
+computed from the cells).  The JSON is strict (harness/report.py ``strict``: NaN and infinities
+are the strings "nan", "inf", "-inf").
 """
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compare import Comparison
-from ..report import error_text, problem, worst_table
+from ..report import error_text, plural, problem, strict, worst_table
 from ..table import format_table
 
+FROM_MODEL_RUN = "model run"
+FROM_FILE = "file"  # Keras could not rebuild the model: each layer alone, from the file's weights
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerResult:
     """The verdict for one recurrent layer (pass, fail, error, unsupported, not called)."""
 
@@ -31,51 +35,70 @@ class LayerResult:
         return max((c for c in self.comparisons if c.tolerance), key=lambda c: c.ratio, default=None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
-    """Everything check-model found, printable and JSON-able."""
+    """Everything check-model found, printable and JSON-able.
+
+    ``params`` is None and ``checked_from`` FROM_FILE when Keras could not rebuild the model and
+    each layer was checked alone from the file; ``warnings`` are warned.Warned, ``contradictions``
+    warned.Contradiction (their words are among the notes: warned.notes)."""
 
     model_path: str
     header: str
     input_text: str
     layers: list[LayerResult]
-    params: dict[str, Any]
+    params: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    contradictions: list = field(default_factory=list)
+    checked_from: str = FROM_MODEL_RUN
 
     @property
     def passed(self) -> bool:
-        return all(r.verdict not in ("fail", "error") for r in self.layers) and self.params["agree"]
+        return all(r.verdict not in ("fail", "error") for r in self.layers) and \
+            (self.params is None or self.params["agree"])
 
     def text(self) -> str:
         lines = [self.header, f"  input: {self.input_text}"]
         lines += [f"  note:  {n}" for n in self.notes]
+        lines += [f"  keras warned: {w.message.splitlines()[0] if w.message else ''} ({w.source}; {w.during}"
+                  f"{'' if w.count == 1 else f'; {w.count} times'})" for w in self.warnings]
         lines += verdict_rows(self.layers)
         for r in self.layers:
             if r.verdict in ("fail", "error"):
                 lines += failure_lines(r)
         p = self.params
-        lines.append(f"params: count_params() {p['count_params']}, summary \"Total params\" {p['summary']}, "
-                     f"formulas {p['formulas']} (recurrent by formula {p['recurrent']} + other layers "
-                     f"{p['other']})  {'OK' if p['agree'] else 'MISMATCH'}")
+        if p is None:
+            lines.append("params: not checked (no model: Keras cannot rebuild it)")
+        else:
+            lines.append(f"params: count_params() {p['count_params']}, summary \"Total params\" {p['summary']}, "
+                         f"formulas {p['formulas']} (recurrent by formula {p['recurrent']} + other layers "
+                         f"{p['other']})  {'OK' if p['agree'] else 'MISMATCH'}")
         counts: dict[str, int] = {}
         for r in self.layers:
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
         tally = ", ".join(f"{n} {v}" for v, n in counts.items()) or "none found"
-        lines.append(f"{len(self.layers)} recurrent layer calls: {tally}; "
-                     f"{'OK' if self.passed else 'FAILED'}")
+        what = (f"{plural(len(self.layers), 'recurrent layer')} checked from the file" if self.checked_from == FROM_FILE
+                else f"{len(self.layers)} recurrent layer calls")
+        lines.append(f"{what}: {tally}; {'OK' if self.passed else 'FAILED'}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"model": self.model_path, "header": self.header, "input": self.input_text,
-                "notes": self.notes, "params": self.params, "passed": self.passed,
-                "layers": [{"path": r.path, "class": r.cls, "verdict": r.verdict, "notes": r.notes,
-                            "message": r.message,
-                            "outputs": [{"name": c.name, "against": c.against, "passed": c.passed,
-                                         "problem": problem(c), "max_abs": c.max_abs,
-                                         "atol": c.tolerance.atol if c.tolerance else None,
-                                         "rtol": c.tolerance.rtol if c.tolerance else None}
-                                        for c in r.comparisons]}
-                           for r in self.layers]}
+        """The report as strict JSON data (no NaN or infinities: ``json.dumps(..., allow_nan=False)`` holds)."""
+        return strict({
+            "model": self.model_path, "header": self.header, "input": self.input_text,
+            "checked_from": self.checked_from, "notes": self.notes,
+            "keras_warnings": [w.to_json() for w in self.warnings],
+            "contradictions": [c.to_json() for c in self.contradictions],
+            "params": self.params, "passed": self.passed,
+            "layers": [{"path": r.path, "class": r.cls, "verdict": r.verdict, "notes": r.notes,
+                        "message": r.message,
+                        "outputs": [{"name": c.name, "against": c.against, "passed": c.passed,
+                                     "problem": problem(c), "max_abs": c.max_abs,
+                                     "atol": c.tolerance.atol if c.tolerance else None,
+                                     "rtol": c.tolerance.rtol if c.tolerance else None}
+                                    for c in r.comparisons]}
+                       for r in self.layers]})
 
 
 def first_line(exc: BaseException) -> str:
