@@ -52,6 +52,7 @@ def _case_json(case: Case) -> str:
         "mismatch": {"outputs": [str(k) for k in case.expect.mismatch.outputs],
                      "reason": case.expect.mismatch.reason} if case.expect.mismatch else None,
         "params": case.expect.params,
+        "limits": dict(case.limits),
     })
 
 

@@ -44,10 +44,10 @@ FORMAT_VERSION = 1
 MALFORMED = "malformed golden file"
 NOTHING_RECORDED = ("recorded no case: every case failed, errored or was skipped (e.g. --device gpu with no GPU); "
                     "nothing written")
-# The keys of the case JSON (``sweep_point`` is absent from files recorded before sweep points).
+# The keys of the case JSON (``sweep_point`` and ``limits`` are absent from files recorded before them).
 JSON_KEYS = ("id", "base_id", "sweep_point", "about", "path", "line", "layer", "input", "mask_via", "dtype",
-             "device", "seed", "training", "calls", "tolerance", "mismatch", "params")
-OPTIONAL_JSON_KEYS = ("sweep_point",)
+             "device", "seed", "training", "calls", "tolerance", "mismatch", "params", "limits")
+OPTIONAL_JSON_KEYS = ("sweep_point", "limits")
 # NumPy dtypes HDF5 has no type for -> what they are stored as (exactly; the dtype attribute says which).
 WIDENED = {"bfloat16": np.float32}
 
@@ -192,6 +192,8 @@ def raw_case(r: Reader, d: LineDict, has_state: bool) -> LineDict:
         raw["tolerance"] = tolerance["*"]
     elif tolerance != {}:
         raw["tolerance"] = tolerance
+    if d.get("limits", {}) != {}:  # the caps the case raised: its recorded arrays may need them
+        raw["limits"] = d["limits"]
     expect = LineDict((k, d[k]) for k in ("params", "mismatch") if d[k] is not None)
     if expect:
         raw["expect"] = expect
@@ -231,7 +233,10 @@ def recorded_case(r: Reader, has_state: bool) -> Case:
     if ck.problems:
         raise GoldenError("\n".join(map(str, ck.problems)))
     raw = raw_case(r, d, has_state)
-    cases = schema.case_from_point(ck, raw, d["base_id"], tuple((p, v) for p, v in point), d["path"])
+    limits = schema.check_limits(ck, raw)  # the caps the case recorded, as expand() sets them for a case file
+    if limits is not None:
+        ck.limits = limits
+        cases = schema.case_from_point(ck, raw, d["base_id"], tuple((p, v) for p, v in point), d["path"])
     if ck.problems:
         raise GoldenError("\n".join(map(str, ck.problems)))
     case = cases[0]  # one device given: one case

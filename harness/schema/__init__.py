@@ -20,6 +20,7 @@ from __future__ import annotations
 from ..errors import CaseSchemaError, SchemaProblem
 from .expand import case_from_point, expand
 from .files import IdRegistry, find_case_files, load_file, load_files
+from .limits import check_limits
 from .keys import (BACKENDS, CALLS_KEYS, CASE_KEYS, EXPECT_KEYS, ID_PATTERN, INPUT_DATA, INPUT_KEYS, LIMIT_DEFAULTS,
                    LIMIT_KEYS, MASK_KEYS, MASK_KINDS, MASK_VIA, MODEL_CASE_KEYS, MODEL_EXPECT_KEYS, REQUIRES_KEYS,
                    TOLERANCE_KEYS)
@@ -28,4 +29,4 @@ from .messages import Checker
 __all__ = ["BACKENDS", "CALLS_KEYS", "CASE_KEYS", "EXPECT_KEYS", "ID_PATTERN", "INPUT_DATA", "INPUT_KEYS",
            "LIMIT_DEFAULTS", "LIMIT_KEYS", "MASK_KEYS", "MASK_KINDS", "MASK_VIA", "MODEL_CASE_KEYS",
            "MODEL_EXPECT_KEYS", "REQUIRES_KEYS", "TOLERANCE_KEYS", "CaseSchemaError", "Checker", "IdRegistry",
-           "SchemaProblem", "case_from_point", "expand", "find_case_files", "load_file", "load_files"]
+           "SchemaProblem", "case_from_point", "check_limits", "expand", "find_case_files", "load_file", "load_files"]

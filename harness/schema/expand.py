@@ -132,9 +132,10 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
         ck.must_be(raw, "about", "about", "a string", about)
     if len(ck.problems) > before:
         return []
+    limits = {key: ck.limits[key] for key in raw.get("limits") or {}}  # validated by check_limits
     return [case.Case(base_id=base_id, path=path, line=raw.line, about=about, dtype=dtype, device=device,
                       seed=seed, expect=expect, tolerance=tolerance, requires=requires, sweep_point=point,
-                      **fields)
+                      limits=limits, **fields)
             for device in devices]
 
 

@@ -135,6 +135,18 @@ def test_a_golden_file_recorded_by_0_1_verifies_under_todays_ids(capsys):
     assert "[1/1] PASS  golden-cells[class:LSTM+cpu]" in capsys.readouterr().out
 
 
+def test_a_cases_own_limits_are_recorded_and_read_back(tmp_path):
+    """The caps a case's limits: section sets go into the file: the recorded case is re-validated
+    on load under them, not under the defaults (a case that needed a raised cap must still load)."""
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n  - id: capped\n    layer: {class: SimpleRNN, units: 2}\n"
+        "    input: {batch: 1, timesteps: 3, features: 1}\n    limits: {timesteps: 20000, calls: 5}\n")
+    out = tmp_path / "capped.h5"
+    assert main(["record", str(tmp_path / "cases.yaml"), "--out", str(out)]) == 0
+    [(case, _, _)] = golden.load(out)
+    assert dict(case.limits) == {"timesteps": 20000, "calls": 5}
+
+
 def test_ctrl_c_in_verify_reports_what_ran(tmp_path, capsys):
     """verify runs its cases as run does: Ctrl-C after the first prints the summary of that one,
     writes the JSON report marked incomplete, and exits 130."""
