@@ -1,12 +1,15 @@
 """The validated, expanded case: frozen data that every later stage reads."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 from collections.abc import Mapping
+
+from packaging.specifiers import SpecifierSet
 
 
 # What an id is made of, outside its brackets and inside: ASCII letters, digits, '_', '.' and '-',
@@ -164,6 +167,30 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Known:
+    """One ``known:`` entry: what the case does instead under some flavours, Keras versions,
+    devices or dtypes (an empty condition holds everywhere).  Where every condition holds, the
+    first such entry replaces the case's ``expect.mismatch`` / ``expect.error`` (a documented
+    difference that stops happening still fails), or skips the case with its reason."""
+
+    line: int
+    flavours: tuple[str, ...] = ()
+    keras: str = ""  # a version specifier, ">=3.2,<3.5" (packaging's syntax)
+    devices: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    mismatch: MismatchSpec | None = None
+    error: ErrorSpec | None = None
+    skip: str = ""  # the case cannot run there, and why
+
+    def holds(self, flavour: str, keras_version: str, device: str, dtype: str) -> bool:
+        """Whether every condition of the entry holds for this run of the case."""
+        return ((not self.flavours or flavour in self.flavours)
+                and (not self.keras or SpecifierSet(self.keras).contains(keras_version, prereleases=True))
+                and (not self.devices or device in self.devices)
+                and (not self.dtypes or dtype in self.dtypes))
+
+
+@dataclass(frozen=True)
 class CallsSpec:
     """Consecutive calls of a stateful layer, and where its state is reset."""
 
@@ -197,6 +224,8 @@ class Case:
     requires: Mapping[str, Any] = field(default_factory=dict)
     sweep_point: tuple[tuple[str, Any], ...] = ()
     model: tuple | None = None  # layer dicts applied in order like keras.Sequential (keras_model.py)
+    known: tuple[Known, ...] = ()  # per flavour / Keras version / device / dtype expectations
+    limits: Mapping[str, int] = field(default_factory=dict)  # the caps its limits: section set (the rest: defaults)
 
     @cached_property
     def id(self) -> str:
@@ -207,6 +236,18 @@ class Case:
     def point_id(self) -> str:
         """The id without the device: the same sweep point on every device."""
         return point_id(self.base_id, self.sweep_point)
+
+    def here(self, flavour: str, keras_version: str) -> Case | str:
+        """This case as it is expected to behave under ``flavour`` and ``keras_version``: the first
+        ``known:`` entry that holds replaces ``expect.mismatch`` and ``expect.error``; a skip entry
+        gives its reason (a string) instead."""
+        for entry in self.known:
+            if entry.holds(flavour, keras_version, self.device, self.dtype):
+                if entry.skip:
+                    return entry.skip
+                expect = dataclasses.replace(self.expect, mismatch=entry.mismatch, error=entry.error)
+                return dataclasses.replace(self, expect=expect)
+        return self
 
     @property
     def layer_class(self) -> str:

@@ -63,6 +63,12 @@ def run_case(case: Case, options: RunOptions = DEFAULTS, *, ref: ModuleType = re
         reason = requirement_unmet(case)
         if reason:
             raise Unsupported(reason)
+        if case.known:  # what the case expects here, on this flavour and Keras release
+            v = session.versions()
+            here = case.here(v["flavour"], v["keras"])
+            if isinstance(here, str):
+                raise Unsupported(f"known: {here}")
+            case = here
         run = _run_model if case.model is not None else _run_layer
         result = run(case, options, ref, keras_cache, arrays)
     except NoGPU as exc:
