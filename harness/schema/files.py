@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import known
 from ..case import Case
 from ..errors import CaseSchemaError, SchemaProblem
 from ..yaml_lines import LineDict, error_line, load
@@ -93,7 +94,7 @@ def load_file(path: str | Path, display: str | None = None) -> list[Case]:
         cases += expand(ck, raw, cid, shown)
     if ck.problems:
         raise CaseSchemaError(ck.problems)
-    return cases
+    return known.attach(cases, known.rows_for(path))  # the known-differences rows that select each case
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -112,11 +113,13 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every .yaml/.yml file under the given files or directories, sorted."""
+    """Every .yaml/.yml file under the given files or directories, sorted (a known-differences
+    table, known.yaml, is no case file)."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+            found += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()
+                            and q.name != known.TABLE_NAME)
         else:
             found.append(p)
     return found
