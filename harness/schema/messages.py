@@ -99,9 +99,30 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _numbers_only(value: Any) -> bool:
+    """Every leaf of a nested list is a number (NumPy would read null as NaN, true as 1, "1.5" as 1.5)."""
+    if isinstance(value, list):
+        return all(_numbers_only(v) for v in value)
+    return is_number(value)
+
+
+def got_array(value: Any) -> str:
+    """What a message says was received for a value that should be a nested list of numbers: the
+    first leaf that is no number (``null in it``), else the value as ``show`` writes it."""
+    stack = [value] if isinstance(value, list) else []
+    while stack:
+        item = stack.pop(0)
+        for leaf in item:
+            if isinstance(leaf, list):
+                stack.append(leaf)
+            elif not is_number(leaf):
+                return f"{show(leaf)} in it"
+    return show(value)
+
+
 def as_array(value: Any) -> np.ndarray | None:
     """A nested list of numbers as a float array, or None if it is not one."""
-    if not isinstance(value, list):
+    if not isinstance(value, list) or not _numbers_only(value):
         return None
     try:
         arr = np.array(value, dtype=np.float64)

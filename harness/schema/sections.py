@@ -14,7 +14,7 @@ from .keys import (CALLS_KEYS, EMBEDDING_DATA, EMBEDDING_INPUT_AXES, EMBEDDING_I
                    INPUT_AXES, INPUT_DATA, INPUT_DEFAULTS, INPUT_KEYS, MASK_KEYS, MASK_KIND_KEYS, MASK_KINDS,
                    WEIGHT_SOURCES)
 from .limits import check_input_size
-from .messages import Checker, as_array, is_int, is_number, show
+from .messages import Checker, as_array, got_array, is_int, is_number, show
 
 _AXES = tuple(INPUT_AXES)
 
@@ -212,7 +212,7 @@ def check_initial_state(ck: Checker, case: LineDict, layer: dict, inp: InputSpec
         shape = (inp.batch, units[min(i, n - 1)])
         if arr is None or arr.shape != shape:
             ck.fail(case, "initial_state", f"initial_state[{i}]", "shape does not match (batch, units)",
-                    f"shape {shape}", f"shape {arr.shape}" if arr is not None else show(state))
+                    f"shape {shape}", f"shape {arr.shape}" if arr is not None else got_array(state))
             return None
         states.append(arr.tolist())
     return states

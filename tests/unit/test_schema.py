@@ -213,6 +213,11 @@ BAD = {
         f'"std dev": 1.0}}}}\n    input: {INPUT}\n    sweep:\n      layer.kernel_initializer.std dev: [1.0, 2.0]\n',
         ["c.yaml:6: case 'c1': sweep.layer.kernel_initializer.std dev: must be a path an id can spell (letters, "
          "digits, '_', '.' and '-'; the id shows its last part), got 'layer.kernel_initializer.std dev'"]),
+    "initial_state_with_a_null": (
+        f"cases:\n  - id: c1\n    layer: {{class: SimpleRNN, units: 2}}\n    input: {INPUT}\n"
+        "    initial_state: [[[null, 0.0]]]\n",  # NumPy would have read the null as NaN
+        ["c.yaml:5: case 'c1': initial_state[0]: shape does not match (batch, units) "
+         "(expected shape (2, 2), got null in it)"]),
     "missing_id": (f"cases:\n  - layer: {LSTM}\n    input: {INPUT}\n",
                    ["c.yaml:2: cases[0].id: is required (expected an id like lstm-basic, got nothing)"]),
     "python_tag": (
