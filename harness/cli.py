@@ -30,6 +30,8 @@ exit codes:
 INTERRUPTED = 130
 # Commands whose whole job is their output: a reader that stops early (| head) is no failure.
 LISTING = (None, "list", "validate", "show", "schema")
+# Commands that import Keras (the others never do).
+KERAS_COMMANDS = ("run", "record", "verify", "check-model")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,7 +137,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         check_output_path("--json", json_path, stdout_ok=args.command != "check-model")
     if args.command == "record":
         check_output_path("--out", args.out, stdout_ok=False)
-    _select_flavour(getattr(args, "keras", None))
+    if args.command in KERAS_COMMANDS:
+        _select_flavour(getattr(args, "keras", None))
     if args.command == "show":
         return _show(args.case_id)
     if args.command == "schema":
@@ -207,9 +210,9 @@ def _silence(stream) -> None:
 
 
 def _select_flavour(flavour: str | None) -> None:
-    """--keras: set the environment Keras reads at import; nothing has imported it yet."""
-    if flavour is None:
-        return
+    """The flavour of a command that runs Keras (--keras, else the environment's, else the installed
+    default): set the environment Keras reads at import; nothing has imported it yet."""
+    flavour = flavour or flavours.requested()
     missing = flavours.missing_package(flavour)
     if missing:
         raise UsageError(missing)

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 from .errors import UsageError
 
@@ -38,19 +38,53 @@ def env_for(flavour: str) -> dict[str, str]:
     return {"KERAS_BACKEND": flavour, "TF_USE_LEGACY_KERAS": "0"}
 
 
-def current(environ: Mapping[str, str] | None = None) -> str:
-    """The flavour the environment asks for (Keras 3 also reads ~/.keras/keras.json; env wins)."""
-    env = os.environ if environ is None else environ
+# Said when a run needs Keras and no backend is installed: every extra it names exists (pyproject).
+NO_BACKEND = ("no Keras backend is installed: pip install 'keras-equiv[tensorflow]' (or keras-equiv[jax], "
+              "keras-equiv[torch], keras-equiv[tfkeras])")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (nothing is imported)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def default_flavour(is_installed: Callable[[str], bool] = installed) -> str | None:
+    """The flavour of a run given no --keras and nothing in the environment: tensorflow where it is
+    installed, else jax, else torch (None: no Keras backend is installed)."""
+    return next((f for f in ("tensorflow", "jax", "torch") if is_installed(_PACKAGES[f][0])), None)
+
+
+def _asked(env: Mapping[str, str]) -> str | None:
     if env.get("TF_USE_LEGACY_KERAS", "").strip().lower() in _TRUE:
         return "tf_keras"
     backend = env.get("KERAS_BACKEND", "").strip().lower()
-    return backend if backend in FLAVOURS else DEFAULT
+    return backend if backend in FLAVOURS else None
 
 
-def missing_package(flavour: str) -> str | None:
+def current(environ: Mapping[str, str] | None = None, is_installed: Callable[[str], bool] = installed) -> str:
+    """The flavour the environment asks for (Keras 3 also reads ~/.keras/keras.json; env wins),
+    else default_flavour (DEFAULT when nothing is installed: Keras's own default)."""
+    return _asked(os.environ if environ is None else environ) or default_flavour(is_installed) or DEFAULT
+
+
+def wanted(environ: Mapping[str, str] | None = None, is_installed: Callable[[str], bool] = installed) -> str | None:
+    """The flavour a run gets with no --keras: the environment's, else the installed default (None:
+    nothing asked for and no backend installed)."""
+    return _asked(os.environ if environ is None else environ) or default_flavour(is_installed)
+
+
+def requested(environ: Mapping[str, str] | None = None, is_installed: Callable[[str], bool] = installed) -> str:
+    """wanted(), for a command that must run Keras: UsageError (NO_BACKEND) when there is none."""
+    flavour = wanted(environ, is_installed)
+    if flavour is None:
+        raise UsageError(NO_BACKEND)
+    return flavour
+
+
+def missing_package(flavour: str, is_installed: Callable[[str], bool] = installed) -> str | None:
     """Why a flavour cannot run here (its package is not installed), or None; imports nothing."""
     module, extra = _PACKAGES[flavour]
-    if importlib.util.find_spec(module) is None:
+    if not is_installed(module):
         return f"Keras flavour {flavour} needs the {module} package: pip install 'keras-equiv[{extra}]'"
     return None
 

@@ -88,7 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """pytest_configure: option values, the Keras flavour and (in an xdist worker) the GPU, before any
     Keras import; the case-file patterns; the markers cases get; the end-of-run summary."""
     checked_choice(config, "keras_equiv_device", DEVICES)
-    flavour = checked_choice(config, "keras_equiv_keras", flavours.FLAVOURS)
+    # No --keras: the environment's flavour, else the installed default (none installed: nothing is
+    # set; collection and the harness's own tests need no Keras).
+    flavour = checked_choice(config, "keras_equiv_keras", flavours.FLAVOURS) or flavours.wanted()
     if flavour is not None:
         missing = flavours.missing_package(flavour)
         if missing:

@@ -5,6 +5,8 @@ These tests touch only dictionaries; the ones that import a flavour run it in a 
 """
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,36 @@ def test_select_sets_the_variables_keras_reads(flavour, env):
     assert flavours.current(environ) == flavour
 
 
+def everything(module: str) -> bool:
+    return True
+
+
 def test_current_reads_the_environment_keras_does():
-    assert flavours.current({}) == "tensorflow"
-    assert flavours.current({"KERAS_BACKEND": "torch"}) == "torch"
-    assert flavours.current({"KERAS_BACKEND": "jax", "TF_USE_LEGACY_KERAS": "true"}) == "tf_keras"
-    assert flavours.current({"KERAS_BACKEND": "numpy"}) == "tensorflow"  # not a flavour the harness runs
+    assert flavours.current({}, everything) == "tensorflow"
+    assert flavours.current({"KERAS_BACKEND": "torch"}, everything) == "torch"
+    assert flavours.current({"KERAS_BACKEND": "jax", "TF_USE_LEGACY_KERAS": "true"}, everything) == "tf_keras"
+    assert flavours.current({"KERAS_BACKEND": "numpy"}, everything) == "tensorflow"  # not a flavour we run
+
+
+@pytest.mark.parametrize("present, default", [
+    ({"tensorflow", "jax", "torch"}, "tensorflow"), ({"jax", "torch"}, "jax"), ({"torch"}, "torch"),
+    ({"tf_keras"}, None), (set(), None)])
+def test_without_tensorflow_the_installed_backend_is_the_default(present, default):
+    assert flavours.default_flavour(present.__contains__) == default
+    assert flavours.wanted({}, present.__contains__) == default
+    assert flavours.wanted({"KERAS_BACKEND": "jax"}, present.__contains__) == "jax"  # the environment wins
+
+
+def test_with_no_backend_a_run_says_which_extras_to_install():
+    with pytest.raises(UsageError) as info:
+        flavours.requested({}, lambda module: False)
+    assert str(info.value) == ("no Keras backend is installed: pip install 'keras-equiv[tensorflow]' "
+                               "(or keras-equiv[jax], keras-equiv[torch], keras-equiv[tfkeras])")
+    # every extra a hint names is one pyproject.toml defines
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = set(re.findall(r"keras-equiv\[(\w+)\]", str(info.value)))
+    named |= {flavours._PACKAGES[f][1] for f in flavours.FLAVOURS}
+    assert named <= set(extras), named - set(extras)
 
 
 def test_select_none_keeps_the_environment():
@@ -70,14 +97,10 @@ def test_cli_names_the_missing_package(tmp_path, capsys, monkeypatch):
 
 
 def test_missing_package_names_the_extra():
-    assert flavours.missing_package("tensorflow") is None  # the harness's own dependency
-    fake = flavours._PACKAGES["jax"][0]
-    try:
-        flavours._PACKAGES["jax"] = ("no_such_module_keras_equiv", "jax")
-        assert flavours.missing_package("jax") == ("Keras flavour jax needs the no_such_module_keras_equiv "
-                                                   "package: pip install 'keras-equiv[jax]'")
-    finally:
-        flavours._PACKAGES["jax"] = (fake, "jax")
+    assert flavours.missing_package("tensorflow", everything) is None
+    assert flavours.missing_package("jax", lambda module: False) == ("Keras flavour jax needs the jax package: "
+                                                                     "pip install 'keras-equiv[jax]'")
+    assert flavours.missing_package("tf_keras", lambda module: False).endswith("'keras-equiv[tfkeras]'")
 
 
 # ---------------------------------------------------------------- the reference per flavour
