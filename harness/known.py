@@ -8,9 +8,10 @@ A ``known.yaml`` applies to the case files in its folder and below (like a conft
       flavour: jax                  # or a list; also keras: ">=3.0,<3.16", device, dtype
       cases: "float64"              # which cases: a pytest -k expression (ids, files, markers)
       markers: "not model"          # and/or a pytest -m expression
-      mismatch: [output, h]         # the outputs that differ (all: every output) ... or
-      error: {type: ValueError, match: "..."}  # what Keras raises there ... or
-      skip: "why the case cannot run there"
+      mismatch: [output, h]         # the outputs that differ (all: every output), or
+      error: {type: ValueError, match: "..."}  # what Keras raises there, or
+      skip: "why the case cannot run there"      # ... or
+      agree: "why Keras matches the reference there"  # its own mismatch or error does not happen there
 
 Where a row's conditions hold, its outcome replaces the case's expect.mismatch / expect.error
 (``Case.here``): the run stays green while the difference lasts and fails the day it stops.
@@ -33,8 +34,11 @@ from .expressions import keyword_matcher, marker_matcher
 from .yaml_lines import LineDict, error_line, load
 
 TABLE_NAME = "known.yaml"
-ROW_KEYS = ("about", "flavour", "keras", "device", "dtype", "cases", "markers", "mismatch", "error", "skip")
-OUTCOMES = ("mismatch", "error", "skip")
+ROW_KEYS = ("about", "flavour", "keras", "device", "dtype", "cases", "markers", "mismatch", "error", "skip",
+            "agree")
+# What a row says happens where it holds; ``agree``: the case's own mismatch or error does not
+# happen there, and the case is checked against the reference like any other.
+OUTCOMES = ("mismatch", "error", "skip", "agree")
 ALL_OUTPUTS = "all"
 
 
@@ -54,6 +58,7 @@ class Row:
     mismatch: tuple[str, ...] = ()  # output names, or (ALL_OUTPUTS,)
     error: ErrorSpec | None = None
     skip: str = ""
+    agree: str = ""
 
     def selects(self, case: Case) -> bool:
         """Whether the row's -k / -m expressions take this case (flavour, release, device and
@@ -135,7 +140,7 @@ def _row(path: str, index: int, raw) -> tuple[Row | None, list[SchemaProblem]]:
                 problems.append(_problem(path, raw, key, f"{where}.{key}", str(exc)))
     given = [key for key in OUTCOMES if key in raw]
     if len(given) != 1:
-        problems.append(_problem(path, raw, None, where, "needs exactly one of mismatch, error, skip"
+        problems.append(_problem(path, raw, None, where, "needs exactly one of mismatch, error, skip, agree"
                                  + (f" (got {', '.join(given)})" if given else "")))
     elif given[0] == "mismatch":
         got = _names(raw["mismatch"], None)
@@ -152,10 +157,13 @@ def _row(path: str, index: int, raw) -> tuple[Row | None, list[SchemaProblem]]:
                                      "must be {type: ExceptionName, match: regex}"))
         else:
             fields["error"] = ErrorSpec(spec["type"], spec.get("match", ""))
-    elif not isinstance(raw["skip"], str) or not raw["skip"].strip():
-        problems.append(_problem(path, raw, "skip", f"{where}.skip", "must say why the case cannot run there"))
-    else:
-        fields["skip"] = raw["skip"]
+    elif given[0] in ("skip", "agree"):
+        key = given[0]
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            problems.append(_problem(path, raw, key, f"{where}.{key}", "must say why the case cannot run there"
+                                     if key == "skip" else "must say why Keras matches the reference there"))
+        else:
+            fields[key] = raw[key]
     if problems:
         return None, problems
     return Row(path, raw.line, about.strip(), **fields), []

@@ -87,11 +87,15 @@ def test_an_entry_replaces_both_expectations():
     row = known.Row("t.yaml", 3, "differs instead", flavours=("jax",), mismatch=("all",))
     moved = dataclasses.replace(case, known=(row.known(case),)).here("jax", "3.15.1")
     assert moved.expect.error is None and isinstance(moved.expect.mismatch, MismatchSpec)
+    agrees = known.Row("t.yaml", 4, "no error there", flavours=("tf_keras",), agree="tf_keras accepts it")
+    plain = dataclasses.replace(case, known=(agrees.known(case),)).here("tf_keras", "2.21.0")
+    assert plain.expect.error is None and plain.expect.mismatch is None  # an ordinary case there
 
 
 @pytest.mark.parametrize("row, message", [
     ("  - {about: x, flavor: jax, skip: y}", "t.yaml:2: known[0].flavor: unknown key (expected one of about, "
-                                              "flavour, keras, device, dtype, cases, markers, mismatch, error, skip)"),
+                                              "flavour, keras, device, dtype, cases, markers, mismatch, error, "
+                                              "skip, agree)"),
     ("  - {flavour: jax, skip: y}", "t.yaml:2: known[0].about: is required: what differs and why, naming the "
                                      "Keras source or issue"),
     ("  - {about: x, flavour: jaxx, skip: y}", "t.yaml:2: known[0].flavour: unknown 'jaxx' (expected one of "
@@ -102,8 +106,9 @@ def test_an_entry_replaces_both_expectations():
                                                "at column 2: expected end of input; got ="),
     ("  - {about: x, markers: gruu, skip: y}", "t.yaml:2: known[0].markers: unknown marker(s) in '-m' expression: "
                                                 "gruu (did you mean gru?); keras-equiv list --markers lists them"),
-    ("  - {about: x, skip: y, mismatch: all}", "t.yaml:2: known[0]: needs exactly one of mismatch, error, skip "
-                                                "(got mismatch, skip)"),
+    ("  - {about: x, skip: y, mismatch: all}", "t.yaml:2: known[0]: needs exactly one of mismatch, error, skip, "
+                                                "agree (got mismatch, skip)"),
+    ("  - {about: x, agree: ''}", "t.yaml:2: known[0].agree: must say why Keras matches the reference there"),
     ("  - {about: x, error: ValueError}", "t.yaml:2: known[0].error: must be {type: ExceptionName, match: regex}"),
 ])
 def test_a_bad_row_names_file_line_and_field(tmp_path, row, message):
