@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, check_model, flavours, golden, layers, progress, report, schema
+from . import __version__, check_model, diff, flavours, golden, layers, progress, report, schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
@@ -29,7 +29,7 @@ exit codes:
        written, marked "complete": false; also a run whose stdout was closed (| head)"""
 INTERRUPTED = 130
 # Commands whose whole job is their output: a reader that stops early (| head) is no failure.
-LISTING = (None, "list", "validate", "show", "schema")
+LISTING = (None, "list", "validate", "show", "schema", "diff")
 # Commands that import Keras (the others never do).
 KERAS_COMMANDS = ("run", "record", "verify", "check-model")
 
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--markers", action="store_true",
                          help="list the markers -m selects by instead, with how many selected cases have each")
     selection(command("validate", help="check case files (no TensorFlow import)"))
+    diff_cmd = command("diff", help="the cases whose verdict or worst error moved between two --json reports")
+    diff_cmd.add_argument("first", metavar="A.json")
+    diff_cmd.add_argument("second", metavar="B.json")
     schema_cmd = command("schema", codes=False, help="print the JSON Schema of case files, for editors")
     schema_cmd.add_argument("--path", action="store_true", help="print where the installed schema file is instead")
     rec = command("record", help="run cases and write their inputs, weights and outputs to HDF5")
@@ -111,7 +114,7 @@ def main(argv: Sequence[str] | None = None, *, runner: Runner = run_case) -> int
         if command is None:  # a bare keras-equiv: say what it takes rather than start a full run
             parser.print_usage(sys.stderr)
             print("keras-equiv: error: a command is required (run, list, validate, show, record, verify, "
-                  "check-model, schema); keras-equiv --help says more", file=sys.stderr)
+                  "check-model, diff, schema); keras-equiv --help says more", file=sys.stderr)
             return 2
         code = _command(args, runner)
         sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
@@ -141,6 +144,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         _select_flavour(getattr(args, "keras", None))
     if args.command == "show":
         return _show(args.case_id)
+    if args.command == "diff":
+        return diff.main(args.first, args.second)
     if args.command == "schema":
         sys.stdout.write(f"{json_schema.SHIPPED}\n" if args.path else json_schema.SHIPPED.read_text(encoding="utf-8"))
         return 0

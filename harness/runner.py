@@ -13,6 +13,8 @@ import traceback
 from types import ModuleType
 from typing import NamedTuple
 
+from packaging.specifiers import SpecifierSet
+
 from . import checks, data, flavours, golden, keras_layer, keras_model, layers, session
 from . import keras_api as api
 from .case import Case, OutputKey
@@ -40,9 +42,12 @@ def requirement_unmet(case: Case) -> str | None:
         return None
     v = session.versions()
     major = int(v["keras"].split(".")[0])
-    if "keras" in req and req["keras"] != major:
-        how = "--keras tf_keras" if req["keras"] == 2 else "--keras tensorflow|jax|torch"
-        return f"requires Keras {req['keras']} ({how}), this is Keras {v['keras']} ({v.get('flavour', v['backend'])})"
+    wanted = req.get("keras")
+    if isinstance(wanted, str) and not SpecifierSet(wanted).contains(v["keras"], prereleases=True):
+        return f"requires Keras {wanted}, this is Keras {v['keras']} ({v.get('flavour', v['backend'])})"
+    if isinstance(wanted, int) and wanted != major:
+        how = "--keras tf_keras" if wanted == 2 else "--keras tensorflow|jax|torch"
+        return f"requires Keras {wanted} ({how}), this is Keras {v['keras']} ({v.get('flavour', v['backend'])})"
     if "backend" in req and v["backend"] not in req["backend"]:
         return f"requires backend {', '.join(req['backend'])}, this is {v['backend']}"
     if "device" in req and req["device"] != case.device:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -130,10 +131,10 @@ def fresh(device: str, seed: int, tf32: bool) -> bool:
     full_gc = _cases_since_gc >= GC_EVERY
     if full_gc:
         _cases_since_gc = 0
-    if flavour() == "tf_keras":
-        k.backend.clear_session()  # tf_keras has no free_memory argument
-    else:
+    if "free_memory" in inspect.signature(k.backend.clear_session).parameters:  # Keras 3.3 and later
         k.backend.clear_session(free_memory=False)
+    else:  # Keras 3.0-3.2 and tf_keras: no such argument
+        k.backend.clear_session()
     if full_gc:
         gc.collect()
     gpu = gpu_available()
@@ -147,16 +148,27 @@ def fresh(device: str, seed: int, tf32: bool) -> bool:
 def device_scope(device: str):
     """The device context for a case: keras.device, or tf.device under tf_keras (torch: see below)."""
     k = keras()
-    if flavour() == "tf_keras":
-        import tensorflow as tf  # noqa: PLC0415 - tf_keras has no keras.device
-
-        return tf.device(f"/{device.upper()}:0")
+    if not hasattr(k, "device"):  # tf_keras, and Keras 3.0 (keras.device came in 3.1)
+        return _backend_device(k.backend.backend(), device)
     if k.backend.backend() == "torch" and device == "cpu":
         # Keras 3.15 torch: under device "cpu:0" a non-float variable (the seed generator's
         # state) is moved with Parameter.to("cpu:0"), comes back a plain tensor, and
         # ParameterDict then fails "Only Tensors of floating point ... can require gradients".
         return k.device("cpu")
     return k.device(f"{device}:0")
+
+
+def _backend_device(backend: str, device: str):
+    """A device scope without keras.device: the backend's own."""
+    if backend == "tensorflow":
+        import tensorflow as tf  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+        return tf.device(f"/{device.upper()}:0")
+    if backend == "jax":
+        import jax  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+        return jax.default_device(jax.devices(device)[0])
+    return contextlib.nullcontext()  # torch: Keras 3.0 places tensors on its one default device
 
 
 def to_tensor(value, dtype: str | None = None):

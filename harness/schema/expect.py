@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from .. import keras_api as api
 from .. import kernels
 from ..case import ErrorSpec, Expect, GoldenRef, MismatchSpec, OutputKey
@@ -196,16 +198,29 @@ def check_tolerance(ck: Checker, case: LineDict, keys: Iterable[OutputKey]) -> d
     return out
 
 
+def _specifier(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return any(op in text for op in "<>=!~")
+
+
 def check_requires(ck: Checker, case: LineDict) -> dict | None:
     node = ck.mapping(case, "requires", "requires")
     if node is None or not ck.keys(node, REQUIRES_KEYS, "requires"):
         return None
     out = {}
     if "keras" in node:
-        if node["keras"] not in KERAS_MAJORS or isinstance(node["keras"], bool):
-            ck.fail(node, "keras", "requires.keras", "unknown Keras major version", "2 or 3", show(node["keras"]))
+        wanted = node["keras"]
+        if isinstance(wanted, str) and _specifier(wanted):  # a release range: ">=3.2", ">=3.0,<3.5"
+            out["keras"] = wanted
+        elif wanted not in KERAS_MAJORS or isinstance(wanted, bool):
+            ck.fail(node, "keras", "requires.keras", "unknown Keras major version",
+                    "2 or 3, or a version specifier such as '>=3.2'", show(wanted))
             return None
-        out["keras"] = node["keras"]
+        else:
+            out["keras"] = wanted
     if "backend" in node:
         backends = node["backend"] if isinstance(node["backend"], list) else [node["backend"]]
         for b in backends:

@@ -416,7 +416,8 @@ def _case(model: bool) -> Schema:
         "expect": _expect(model),
         "tolerance": _tolerance(),
         "requires": _object(_properties(REQUIRES_KEYS, {
-            "keras": {"enum": list(KERAS_MAJORS)},
+            "keras": {"anyOf": [{"enum": list(KERAS_MAJORS)},
+                                {"type": "string", "pattern": "[<>=!~]", "description": "a version specifier: >=3.2"}]},
             "backend": {"anyOf": [{"enum": list(BACKENDS)}, {"type": "array", "items": {"enum": list(BACKENDS)}}]},
             "device": devices,
         })),

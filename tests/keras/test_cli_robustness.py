@@ -349,7 +349,7 @@ def test_version_bare_call_and_help(capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("usage: keras-equiv [-h] [--version] COMMAND ...\n")
     assert captured.err.endswith("keras-equiv: error: a command is required (run, list, validate, show, record, "
-                                 "verify, check-model, schema); keras-equiv --help says more\n")
+                                 "verify, check-model, diff, schema); keras-equiv --help says more\n")
     codes = ["exit codes:", "  0    every case passed (skips allowed)", "  1    a case failed or errored",
              "  2    bad input or usage: a bad case file, an unknown id, no case files, an unusable --json/--out path",
              '  130  interrupted (Ctrl-C): the summary of what ran is printed and a --json report is still']

@@ -46,3 +46,16 @@ def test_a_harness_value_error_is_a_harness_bug_not_the_expected_error(case):
     assert result.verdict == Verdict.ERROR
     assert result.message.startswith("harness bug: ValueError: could not convert string to float")
     assert "Traceback" in result.message and "set_weights" in result.message
+
+
+def test_a_case_for_other_keras_releases_is_skipped_with_the_reason(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "cases:\n  - id: future\n    layer: {class: SimpleRNN, units: 2}\n"
+        "    input: {batch: 1, timesteps: 2, features: 1}\n    requires: {keras: '>=99'}\n"
+        "  - id: present\n    layer: {class: SimpleRNN, units: 2}\n"
+        "    input: {batch: 1, timesteps: 2, features: 1}\n    requires: {keras: '>=3.0'}\n")
+    future, present = schema.load_file(tmp_path / "c.yaml")
+    result = run_case(future)
+    assert result.verdict == Verdict.SKIP
+    assert result.message.startswith("requires Keras >=99, this is Keras ")
+    assert run_case(present).verdict == Verdict.PASS

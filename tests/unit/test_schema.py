@@ -218,6 +218,10 @@ BAD = {
         "    initial_state: [[[null, 0.0]]]\n",  # NumPy would have read the null as NaN
         ["c.yaml:5: case 'c1': initial_state[0]: shape does not match (batch, units) "
          "(expected shape (2, 2), got null in it)"]),
+    "requires_keras_bad_specifier": (
+        f"cases:\n  - id: c1\n    layer: {LSTM}\n    input: {INPUT}\n    requires: {{keras: '>>3'}}\n",
+        ["c.yaml:5: case 'c1': requires.keras: unknown Keras major version (expected 2 or 3, or a version "
+         "specifier such as '>=3.2', got '>>3')"]),
     "missing_id": (f"cases:\n  - layer: {LSTM}\n    input: {INPUT}\n",
                    ["c.yaml:2: cases[0].id: is required (expected an id like lstm-basic, got nothing)"]),
     "python_tag": (
