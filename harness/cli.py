@@ -19,6 +19,7 @@ from .outputs import check_output_path, write_atomic
 from .runner import RunOptions, golden_jobs, run_case, run_golden
 from .schema import json_schema
 from .select import default_case_dirs, select
+from .workers import Pool
 
 EXIT_CODES = """\
 exit codes:
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     selection(run)
     run.add_argument("--json", metavar="FILE", help=json_help)
     run.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    run.add_argument("-n", "--workers", type=int, default=1, metavar="N",
+                     help="run the cases in N worker processes (default 1): a case that crashes its process or "
+                          "overruns --timeout is that case's error and the run goes on; 0: in this process")
+    run.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
+                     help="a case that runs longer is stopped and is an error (needs -n 1 or more; 0: no limit)")
     listing = command("list", help="list expanded case ids (no TensorFlow import)")
     selection(listing)
     listing.add_argument("--markers", action="store_true",
@@ -176,7 +182,14 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
     if args.command == "record":
         return _record(cases, args.out, args.force, options, runner)
     out, color = _human_stream(json_path)
-    return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color)
+    if args.workers < 0 or args.timeout < 0:
+        raise UsageError("-n and --timeout take a number of 0 or more")
+    if args.timeout and not args.workers:
+        raise UsageError("--timeout needs worker processes (-n 1 or more): a case in this process cannot be stopped")
+    # An injected runner (tests) runs here; run_case goes to the worker processes.
+    workers = args.workers if runner is run_case else 0
+    return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color, workers=workers,
+                timeout=args.timeout)
 
 
 def _human_stream(json_path: str | None):
@@ -224,32 +237,41 @@ def _select_flavour(flavour: str | None) -> None:
     flavours.select(flavour)
 
 
+def _in_process(cases, runner: Runner, options: RunOptions):
+    """(index, result) of each case, run here one after the other."""
+    for index, case in enumerate(cases):
+        yield index, runner(case, options)
+
+
 def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runner: Runner = run_case,
-         out=None, color: bool = False) -> int:
-    """Run the cases one by one with ``runner``, a row each, then _report.  Ctrl-C (or stdout
-    closing) stops the loop: the summary covers what ran, the JSON says "complete": false, exit 130."""
+         out=None, color: bool = False, workers: int = 0, timeout: float = 0.0) -> int:
+    """Run the cases with ``runner`` (here, or in ``workers`` processes), a row each as they finish,
+    then _report in case order.  Ctrl-C (or stdout closing) stops the loop: the summary covers what
+    ran, the JSON says "complete": false, exit 130."""
     out = sys.stdout if out is None else out
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    results = []
+    done: dict[int, object] = {}
     width = max(len(c.id) for c in cases)
     stopped = False
     how = progress.mode(out, quiet, os.environ, len(cases))
+    pool = Pool(workers, runner, options, timeout) if workers else contextlib.nullcontext()
     try:
-        with progress.Progress(out, len(cases), how, lines_to=sys.stderr, first=cases[0].id) as shown:
-            for index, case in enumerate(cases, start=1):
-                result = runner(case, options)
-                results.append(result)
+        with pool, progress.Progress(out, len(cases), how, lines_to=sys.stderr, first=cases[0].id) as shown:
+            finished = pool.results(cases) if workers else _in_process(cases, runner, options)
+            for index, result in finished:
+                done[index] = result
                 if not quiet or result.verdict.failed:
-                    shown.row(f"{_counter(index, len(cases))} {report.row(result, width, color)}")
-                shown.advance(cases[index].id if index < len(cases) else "")
+                    shown.row(f"{_counter(len(done), len(cases))} {report.row(result, width, color)}")
+                shown.advance(cases[len(done)].id if len(done) < len(cases) else "")
     except KeyboardInterrupt:
         stopped = True
     except BrokenPipeError:  # | head: nobody reads the rows any more; the JSON file still gets what ran
         _silence(out)
         stopped = True
+    results = [done[i] for i in sorted(done)]
     if stopped:
         print(f"\ninterrupted: {len(results)} of {len(cases)} cases ran", file=out)
     code = _report(results, json_path, start, out, complete=not stopped)

@@ -8,6 +8,7 @@ session.py's; the kernel watch is kernel_watch.py's.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,23 @@ def _keras2_kwargs(keras, kwargs: dict) -> dict:
     return kwargs
 
 
+# What Keras says when the installed release lacks an argument or an activation a case sets
+# (Keras 3.0 has no GRU(implementation=...) nor use_cudnn; hard_tanh came later): the case then
+# skips with Keras's own words, decided by the installed Keras and not by a table per release.
+MISSING_FEATURE = re.compile(r"Unrecognized keyword arguments passed to \w+|Could not interpret activation "
+                             r"function identifier")
+
+
+def _construct(keras, cls: str, kwargs: dict):
+    try:
+        with keras_call("building the layer"):
+            return getattr(keras.layers, cls)(**kwargs)
+    except KerasRaised as raised:
+        if isinstance(raised.original, ValueError) and MISSING_FEATURE.search(str(raised.original)):
+            raise Unsupported(f"Keras {keras.__version__} lacks what the case sets: {raised.original}") from None
+        raise
+
+
 def build_layer(spec: dict, dtype: str, seed: int):
     """The Keras layer a case describes; initializers named by the case, biases random by default."""
     keras = session.keras()
@@ -96,7 +114,7 @@ def build_layer(spec: dict, dtype: str, seed: int):
                 kwargs[key] = _initializer(keras, kwargs[key])
         if "bias_initializer" not in spec:
             kwargs["bias_initializer"] = keras.initializers.RandomUniform(*BIAS_RANGE, seed=seed)
-        return getattr(keras.layers, cls)(dtype=dtype, **kwargs)
+    return _construct(keras, cls, {"dtype": dtype, **kwargs})
 
 
 def _weight_name(variable) -> str:

@@ -1,0 +1,145 @@
+"""Cases run in worker processes: a case that kills its process (a segfault in a backend kernel) or
+overruns its time limit is that case's error verdict, a fresh worker takes the next case, and the
+run and its report go on (``keras-equiv run -n N --timeout S``; pytest gets the same from xdist).
+
+Each worker is a spawned process (nothing of the parent's Keras state is inherited; the flavour
+comes with the environment) that runs one case at a time and sends its CaseResult back through a
+pipe; results arrive as cases finish, each with the index of its case.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection, wait
+
+from .case import Case
+from .result import CaseResult, Verdict
+
+Run = Callable[..., CaseResult]  # run_case(case, options)
+
+
+def _serve(conn: Connection, run: Run, options) -> None:
+    """A worker: run each case it is sent until it is sent None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        index, case = job
+        result = run(case, options)
+        conn.send((index, dataclasses.replace(result, arrays=None, keras_run=None)))  # no backend tensors
+
+
+def died(case: Case, exitcode: int | None, seconds: float) -> CaseResult:
+    """The error verdict of a case whose worker process died under it."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exit code {exitcode}"
+    message = (f"the worker process running the case died ({how}): a crash in Keras or its backend; "
+               "the run went on in a new worker")
+    return CaseResult(case, Verdict.ERROR, message=message, seconds=seconds)
+
+
+def overran(case: Case, limit: float, seconds: float) -> CaseResult:
+    """The error verdict of a case stopped at its time limit (its worker is killed)."""
+    return CaseResult(case, Verdict.ERROR, message=f"case exceeded its {limit:g} s limit (--timeout); its "
+                                                   "worker process was stopped", seconds=seconds)
+
+
+class _Worker:
+    def __init__(self, context, run: Run, options):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, run, options), daemon=True)
+        self.process.start()
+        child.close()
+        self.job: tuple[int, Case] | None = None
+        self.started = 0.0
+
+    def give(self, index: int, case: Case) -> None:
+        self.job, self.started = (index, case), time.monotonic()
+        self.conn.send((index, case))
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+class Pool:
+    """``with Pool(n, run, options, timeout) as pool: for index, result in pool.results(cases)``."""
+
+    def __init__(self, workers: int, run: Run, options, timeout: float = 0.0):
+        self.size, self.run, self.options, self.timeout = max(1, workers), run, options, timeout
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        for worker in self.workers:
+            worker.stop(kill=exc_info[0] is not None)
+        self.workers = []
+        return False
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.context, self.run, self.options)
+        self.workers.append(worker)
+        return worker
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.stop(kill=True)
+        self.workers.remove(worker)
+
+    def results(self, cases: Sequence[Case]) -> Iterator[tuple[int, CaseResult]]:
+        """(index, result) of every case, as they finish."""
+        todo = list(enumerate(cases))[::-1]
+        while len(self.workers) < min(self.size, len(cases)):
+            self._spawn()
+        for worker in self.workers:
+            if todo:
+                worker.give(*todo.pop())
+        while any(w.job is not None for w in self.workers):
+            busy = [w for w in self.workers if w.job is not None]
+            wait_for = None
+            if self.timeout > 0:
+                wait_for = max(0.0, min(w.started + self.timeout for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy], timeout=wait_for)
+            now = time.monotonic()
+            for worker in list(busy):
+                index, case = worker.job
+                if worker.conn in ready:
+                    try:
+                        got_index, result = worker.conn.recv()
+                    except (EOFError, OSError):  # the process died with the case
+                        worker.process.join(timeout=5)
+                        result, got_index = died(case, worker.process.exitcode, now - worker.started), index
+                        self._replace(worker)
+                        worker = self._spawn()
+                    worker.job = None
+                    yield got_index, result
+                elif self.timeout > 0 and now - worker.started >= self.timeout:
+                    seconds = now - worker.started
+                    self._replace(worker)
+                    worker = self._spawn()
+                    yield index, overran(case, self.timeout, seconds)
+                else:
+                    continue
+                if todo:
+                    worker.give(*todo.pop())

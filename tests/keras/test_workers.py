@@ -1,0 +1,51 @@
+"""Cases in worker processes (harness/workers.py): a case that kills its process or overruns its
+limit is that case's error, and the others still run.  The workers run a fake case function (no
+Keras): a planted segfault, a planted hang, and a pass."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from harness import schema
+from harness.cli import main
+from harness.result import CaseResult, Verdict
+from harness.runner import RunOptions
+from harness.workers import Pool
+
+CASES = "cases:\n" + "".join(
+    f"  - id: {name}\n    layer: {{class: SimpleRNN, units: 1}}\n    input: {{batch: 1, timesteps: 1, features: 1}}\n"
+    for name in ("fine-one", "segfault", "hang", "fine-two", "fine-three"))
+
+
+def fake_run(case, options):
+    """Runs in a worker: crashes, hangs or passes by the case's id."""
+    if case.base_id == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if case.base_id == "hang":
+        time.sleep(600)
+    return CaseResult(case, Verdict.PASS, message=f"ran in {os.getpid()}")
+
+
+def test_a_crash_and_a_hang_are_their_cases_errors_and_the_run_goes_on(tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(CASES)
+    cases = schema.load_file(tmp_path / "c.yaml")
+    start = time.monotonic()
+    with Pool(2, fake_run, RunOptions(), timeout=3.0) as pool:
+        results = dict(pool.results(cases))
+    assert time.monotonic() - start < 60
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    verdicts = {cases[i].base_id: r.verdict for i, r in results.items()}
+    assert verdicts == {"fine-one": Verdict.PASS, "segfault": Verdict.ERROR, "hang": Verdict.ERROR,
+                        "fine-two": Verdict.PASS, "fine-three": Verdict.PASS}
+    assert results[1].message.startswith("the worker process running the case died (killed by signal SIGSEGV)")
+    assert results[2].message.startswith("case exceeded its 3 s limit (--timeout)")
+    assert {r.message for i, r in results.items() if i in (0, 3, 4)} != {f"ran in {os.getpid()}"}  # not here
+
+
+def test_the_timeout_needs_worker_processes(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(CASES)
+    assert main(["run", str(tmp_path / "c.yaml"), "-n", "0", "--timeout", "5"]) == 2
+    assert capsys.readouterr().err == ("keras-equiv: error: --timeout needs worker processes (-n 1 or more): "
+                                       "a case in this process cannot be stopped\n")
