@@ -182,13 +182,14 @@ def worker_gpu(worker: str, count: int, visible: list[str] | None = None) -> str
     """The CUDA_VISIBLE_DEVICES value for an xdist worker: ``gwN`` gets GPU N mod count.
 
     ``visible`` (an existing CUDA_VISIBLE_DEVICES list) is indexed instead of 0..count-1, so
-    ``CUDA_VISIBLE_DEVICES=2,3 pytest -n 4`` spreads the workers over GPUs 2 and 3 only.
+    ``CUDA_VISIBLE_DEVICES=2,3 pytest -n 4`` spreads the workers over GPUs 2 and 3 only, and
+    ``CUDA_VISIBLE_DEVICES=-1`` (an empty list) keeps them hidden whatever KERAS_EQUIV_GPUS says.
     """
     match = _WORKER.match(worker or "")
     if match is None or count <= 0:
         return None
-    if visible:  # never index past the list, whatever count says
-        return visible[int(match.group(1)) % len(visible)]
+    if visible is not None:  # never index past the list, whatever count says; empty (-1): no GPU at all
+        return visible[int(match.group(1)) % len(visible)] if visible else None
     return str(int(match.group(1)) % count)
 
 

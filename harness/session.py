@@ -141,8 +141,21 @@ def fresh(device: str, seed: int, tf32: bool) -> bool:
     if device == "gpu" and not gpu:
         raise NoGPU(f"gpu case: no GPU visible to Keras ({flavour()})")
     set_tf32(tf32)
-    k.utils.set_random_seed(seed)
+    _set_seed(k, seed)
     return gpu
+
+
+def _set_seed(k, seed: int) -> None:
+    """keras.utils.set_random_seed, without the TensorFlow import it makes wherever TensorFlow is
+    installed (to seed tf.data): Keras 3 on jax or torch never loads TensorFlow for a case."""
+    if k.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        k.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # import tensorflow raises ImportError: Keras's LazyModule says unavailable
+    try:
+        k.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]
 
 
 def device_scope(device: str):

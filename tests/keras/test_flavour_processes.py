@@ -45,7 +45,7 @@ RUN_SEED = """
     from harness import session
     cases = schema.load_file("cases/seeds/input_output_lstm.yaml")[:2]
     results = [runner.run_case(c) for c in cases]
-    print(json.dumps({"early": early, "versions": session.versions(),
+    print(json.dumps({"early": early, "versions": session.versions(), "tf_loaded": "tensorflow" in sys.modules,
                       "verdicts": [r.verdict for r in results], "kernels": [r.kernel for r in results],
                       "messages": [r.message for r in results]}))
 """
@@ -66,6 +66,9 @@ def test_each_flavour_imports_its_own_keras_and_runs_a_seed_case(flavour):
     assert out["versions"]["keras"].split(".")[0] == major
     assert out["verdicts"] == ["pass", "pass"], out["messages"]
     assert out["kernels"] == [kernel, kernel]
+    # Keras 3 on jax or torch never needs TensorFlow, installed or not (keras.utils.set_random_seed
+    # would import it to seed it)
+    assert out["tf_loaded"] is (backend == "tensorflow")
 
 
 def test_tf_keras_skips_what_keras_2_lacks(tmp_path):

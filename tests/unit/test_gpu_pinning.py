@@ -56,6 +56,12 @@ def test_a_visible_list_shorter_than_the_count_is_never_overrun():
     assert flavours.pin_worker_gpu("gw1", env) == "1"
 
 
+def test_hidden_gpus_stay_hidden_whatever_the_count_says():
+    env = {"KERAS_EQUIV_GPUS": "2", "CUDA_VISIBLE_DEVICES": "-1"}
+    assert flavours.pin_worker_gpu("gw0", env) is None
+    assert env["CUDA_VISIBLE_DEVICES"] == "-1"  # GPU 0 was re-exposed here
+
+
 PROBE = """
 import os, sys
 
