@@ -156,7 +156,8 @@ def predict_kernel(case: Case, mask: np.ndarray | None, gpu_visible: bool,
         # with a tensor initial_state no mask reaches the layer (and its kernel choice).
         mask = None
     return kernels.decide(api.with_defaults(case.layer), flavour=session.flavour(), device=case.device,
-                          gpu_visible=gpu_visible, mask=kernels.mask_info(mask))
+                          gpu_visible=gpu_visible, mask=kernels.mask_info(mask),
+                          compute=layers.DTYPES[case.dtype].compute)
 
 
 def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,

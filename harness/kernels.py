@@ -101,15 +101,23 @@ def _mask_blocks_cudnn(mask: MaskInfo | None) -> str | None:
 
 
 def decide(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool,
-           mask: MaskInfo | None = None) -> Decision:
-    """The kernel of one layer call; ``cfg`` has every default filled in (keras_api.with_defaults)."""
+           mask: MaskInfo | None = None, compute: str = "float32") -> Decision:
+    """The kernel of one layer call; ``cfg`` has every default filled in (keras_api.with_defaults);
+    ``compute`` is the layer's compute dtype."""
+    kw = {"flavour": flavour, "device": device, "gpu_visible": gpu_visible, "mask": mask, "compute": compute}
     if cfg["class"] == "Bidirectional":
-        return _decide_bidirectional(cfg, flavour=flavour, device=device, gpu_visible=gpu_visible, mask=mask)
-    return _decide_single(cfg, flavour=flavour, device=device, gpu_visible=gpu_visible, mask=mask)
+        return _decide_bidirectional(cfg, **kw)
+    return _decide_single(cfg, **kw)
+
+
+# The dtypes jax.experimental.rnn (the cuDNN LSTM Keras 3 calls on JAX) takes: its module docstring
+# lists "support for input and weight dtypes other than float32" as still to do; Keras then falls
+# back to the generic loop for half precision.
+JAX_CUDNN_DTYPES = ("float32", "float64")
 
 
 def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool,
-                   mask: MaskInfo | None) -> Decision:
+                   mask: MaskInfo | None, compute: str = "float32") -> Decision:
     cls = cfg["class"]
     if cls == "SimpleRNN":
         return Decision(GENERIC, "SimpleRNN has no fused kernel (simple_rnn.py has no inner_loop)")
@@ -162,6 +170,8 @@ def _decide_single(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool
         # not the device scope of the call.
         if not gpu_visible:
             return refused(GENERIC, "JAX's default backend is not a GPU")
+        if compute not in JAX_CUDNN_DTYPES:
+            return refused(GENERIC, f"compute dtype {compute} (JAX's cuDNN LSTM takes float32 and float64 only)")
         return Decision(CUDNN, "cuDNN-eligible arguments, JAX default backend is a GPU")
     if flavour == "torch":
         if cls == "GRU" and not cfg.get("reset_after", True):
@@ -197,12 +207,13 @@ def _decide_tf_keras(cfg: Mapping, *, device: str, gpu_visible: bool, mask: Mask
 
 
 def _decide_bidirectional(cfg: Mapping, *, flavour: str, device: str, gpu_visible: bool,
-                          mask: MaskInfo | None) -> Decision:
+                          mask: MaskInfo | None, compute: str = "float32") -> Decision:
     fwd, bwd = layers.cells(cfg)
-    fused = _fused_bidirectional(fwd, bwd, flavour=flavour, device=device, gpu_visible=gpu_visible, mask=mask)
+    fused = _fused_bidirectional(fwd, bwd, flavour=flavour, device=device, gpu_visible=gpu_visible, mask=mask,
+                                 compute=compute)
     if fused is not None:
         return fused
-    kw = {"flavour": flavour, "device": device, "gpu_visible": gpu_visible, "mask": mask}
+    kw = {"flavour": flavour, "device": device, "gpu_visible": gpu_visible, "mask": mask, "compute": compute}
     f, b = _decide_single(fwd, **kw), _decide_single(bwd, **kw)
     error = f.error or b.error
     if f.kernel == b.kernel:
@@ -212,7 +223,7 @@ def _decide_bidirectional(cfg: Mapping, *, flavour: str, device: str, gpu_visibl
 
 
 def _fused_bidirectional(fwd: Mapping, bwd: Mapping, *, flavour: str, device: str, gpu_visible: bool,
-                         mask: MaskInfo | None) -> Decision | None:
+                         mask: MaskInfo | None, compute: str = "float32") -> Decision | None:
     """One fused cuDNN call for both directions.
 
     Keras 3.15 keras/src/layers/rnn/bidirectional.py ``Bidirectional._can_attempt_fused_lstm`` and
@@ -222,6 +233,8 @@ def _fused_bidirectional(fwd: Mapping, bwd: Mapping, *, flavour: str, device: st
     NotImplementedError.
     """
     if flavour not in ("jax", "torch") or mask is not None or fwd.get("stateful"):
+        return None
+    if flavour == "jax" and compute not in JAX_CUDNN_DTYPES:  # jax.experimental.rnn, as for one direction
         return None
     cls = fwd["class"]
     if cls != bwd["class"] or cls not in ("LSTM", "GRU") or (cls == "GRU" and flavour == "jax"):

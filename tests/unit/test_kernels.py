@@ -118,6 +118,18 @@ def test_tf_other_masks_fall_back_silently_or_raise_with_use_cudnn_true(mask):
 
 # ---------------------------------------------------------------- Keras 3 on JAX
 
+def test_jax_cudnn_lstm_takes_float32_and_float64_only():
+    for compute in ("float32", "float64"):
+        assert decide(layer(), flavour="jax", device="gpu", gpu_visible=True, compute=compute).kernel == CUDNN
+    for compute in ("float16", "bfloat16"):  # jax.experimental.rnn: other dtypes are still to do
+        got = decide(layer(), flavour="jax", device="gpu", gpu_visible=True, compute=compute)
+        assert got.kernel == GENERIC and "JAX's cuDNN LSTM takes float32 and float64 only" in got.reason
+    # TensorFlow registers its cuDNN kernels for half precision too: no dtype rule there
+    assert decide(layer(), flavour="tensorflow", device="gpu", gpu_visible=True, compute="float16").kernel == CUDNN
+    bi = decide(bidi(layer()), flavour="jax", device="gpu", gpu_visible=True, compute="float16")
+    assert bi.kernel == GENERIC
+
+
 def test_jax_lstm_runs_cudnn_only_with_a_gpu_backend():
     assert on(layer(), flavour="jax").kernel == CUDNN  # jax/rnn.py L220-235
     assert on(layer(), flavour="jax", device="cpu", gpu=False).kernel == GENERIC
