@@ -84,24 +84,28 @@ MISSING_FEATURE = re.compile(r"Unrecognized keyword arguments passed to \w+|Coul
                              r"function identifier")
 
 
-def _construct(keras, cls: str, kwargs: dict):
+def _construct(keras, cls: str, kwargs: dict, may_skip: bool = True):
+    """The layer; where Keras lacks what the case sets, a skip (``may_skip``: the case does not
+    expect that error, which then stays its verdict)."""
     try:
         with keras_call("building the layer"):
             return getattr(keras.layers, cls)(**kwargs)
     except KerasRaised as raised:
-        if isinstance(raised.original, ValueError) and MISSING_FEATURE.search(str(raised.original)):
+        if may_skip and isinstance(raised.original, ValueError) and MISSING_FEATURE.search(str(raised.original)):
             raise Unsupported(f"Keras {keras.__version__} lacks what the case sets: {raised.original}") from None
         raise
 
 
-def build_layer(spec: dict, dtype: str, seed: int):
-    """The Keras layer a case describes; initializers named by the case, biases random by default."""
+def build_layer(spec: dict, dtype: str, seed: int, may_skip: bool = True):
+    """The Keras layer a case describes; initializers named by the case, biases random by default.
+    ``may_skip``: an argument or activation this Keras lacks skips the case (not for a case that
+    expects Keras to raise: then that error is its verdict)."""
     keras = session.keras()
     cls = spec["class"]
     if cls == "Bidirectional":
         backward = spec.get("backward_layer")
-        inner = build_layer(spec["layer"], dtype, seed)
-        back = build_layer(backward, dtype, seed + 1) if backward else None
+        inner = build_layer(spec["layer"], dtype, seed, may_skip)
+        back = build_layer(backward, dtype, seed + 1, may_skip) if backward else None
         with keras_call("building the layer"):
             return keras.layers.Bidirectional(inner, merge_mode=spec.get("merge_mode", "concat"),
                                               backward_layer=back, dtype=dtype)
@@ -114,7 +118,7 @@ def build_layer(spec: dict, dtype: str, seed: int):
                 kwargs[key] = _initializer(keras, kwargs[key])
         if "bias_initializer" not in spec:
             kwargs["bias_initializer"] = keras.initializers.RandomUniform(*BIAS_RANGE, seed=seed)
-    return _construct(keras, cls, {"dtype": dtype, **kwargs})
+    return _construct(keras, cls, {"dtype": dtype, **kwargs}, may_skip)
 
 
 def _weight_name(variable) -> str:
@@ -175,7 +179,7 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
     outputs: dict[OutputKey, np.ndarray] = {}
     devices, problem = set(), ""
     with session.device_scope(case.device), kernel_watch.watch() as watched:
-        layer = build_layer(dict(case.layer), case.dtype, case.seed)
+        layer = build_layer(dict(case.layer), case.dtype, case.seed, may_skip=case.expect.error is None)
         with keras_call("building the layer"):
             if weights is not None:
                 layer.build(swap(inputs[0]).shape)

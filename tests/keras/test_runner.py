@@ -3,14 +3,16 @@ of the same type from the harness itself is an error verdict that says "harness 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from harness import data, schema
-from harness.result import Verdict
+from harness.result import Pass, Verdict
 from harness.runner import run_case
 
 pytest.importorskip("keras")
+ROOT = Path(__file__).resolve().parents[2]
 
 CASE = """
 cases:
@@ -59,3 +61,12 @@ def test_a_case_for_other_keras_releases_is_skipped_with_the_reason(tmp_path):
     assert result.verdict == Verdict.SKIP
     assert result.message.startswith("requires Keras >=99, this is Keras ")
     assert run_case(present).verdict == Verdict.PASS
+
+
+def test_an_expected_unrecognized_argument_error_is_that_cases_pass_not_a_skip():
+    """Keras 3 refuses time_major: the case expecting that ValueError passes on it (where a
+    missing argument otherwise skips a case, harness/keras_layer.py MISSING_FEATURE)."""
+    [case] = [c for c in schema.load_file(ROOT / "cases" / "seeds" / "input_output_lstm.yaml")
+              if c.base_id == "seed-input-output-lstm-time-major-keras3"]
+    result = run_case(case)
+    assert result.verdict == Verdict.PASS and result.checks[0].how == Pass.EXPECTED_ERROR, result.message

@@ -28,3 +28,9 @@ def test_any_other_error_stays_what_keras_raised():
     keras = fake_keras("Received an invalid value for `units`, expected a positive integer.")
     with pytest.raises(KerasRaised):
         _construct(keras, "GRU", {"units": 0})
+
+
+def test_a_case_that_expects_the_error_keeps_it_as_its_verdict():
+    keras = fake_keras("Unrecognized keyword arguments passed to LSTM: {'time_major': True}")
+    with pytest.raises(KerasRaised):
+        _construct(keras, "GRU", {"time_major": True}, may_skip=False)
