@@ -49,6 +49,10 @@ class KerasRun:
     observed: str | None = None  # what the watched backend functions did (None: not watchable)
     tf32: bool = False
     problem: str = ""  # Keras returned a structure other than the one its outputs are named by
+    # The output shapes Keras computes without running the layer, for an input of unknown batch
+    # (None: not computed); symbolic_problem: what Keras raised computing them.
+    symbolic: tuple[tuple[int | None, ...], ...] | None = None
+    symbolic_problem: str = ""
 
 
 def _initializer(keras, value: Any):
@@ -119,6 +123,23 @@ def build_layer(spec: dict, dtype: str, seed: int, may_skip: bool = True):
         if "bias_initializer" not in spec:
             kwargs["bias_initializer"] = keras.initializers.RandomUniform(*BIAS_RANGE, seed=seed)
     return _construct(keras, cls, {"dtype": dtype, **kwargs}, may_skip)
+
+
+def symbolic_shapes(keras, layer, shape: tuple, dtype: str) -> tuple[tuple[tuple[int | None, ...], ...] | None, str]:
+    """The shapes of the layer's outputs as Keras computes them without running it, for an input of
+    the case's shape with the batch unknown: Keras 3 ``compute_output_spec`` on a KerasTensor,
+    tf_keras ``compute_output_shape``.  (None, what Keras raised) where that fails."""
+    unknown_batch = (None, *tuple(shape)[1:])
+    try:
+        if hasattr(keras, "KerasTensor"):
+            out = layer.compute_output_spec(keras.KerasTensor(unknown_batch, dtype=dtype))
+            flat = list(out) if isinstance(out, (list, tuple)) else [out]
+            return tuple(tuple(t.shape) for t in flat), ""
+        out = layer.compute_output_shape(unknown_batch)
+        flat = out if isinstance(out, (list, tuple)) and out and not isinstance(out[0], (int, type(None))) else [out]
+        return tuple(tuple(s.as_list() if hasattr(s, "as_list") else s) for s in flat), ""
+    except Exception as exc:  # noqa: BLE001 - whatever Keras raises here is the finding
+        return None, f"{type(exc).__name__}: {exc}".strip()
 
 
 def _weight_name(variable) -> str:
@@ -213,10 +234,11 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
             for name, value in zip(names, values):
                 outputs[OutputKey(name, call)] = swap(value) if sequences and name.startswith("output") else value
         seen = kernel_watch.observed(watched)
+    symbolic, symbolic_problem = (None, "") if time_major else symbolic_shapes(keras, layer, inputs[0].shape, feed)
     predicted = predict_kernel(case, mask, gpu, initial_state is not None)
     with keras_call("counting the parameters"):
         params = layer.count_params()
     return KerasRun(outputs=outputs, weights=read_weights(layer), params=params,
                     device=devices.pop() if len(devices) == 1 else "+".join(sorted(devices)),
                     kernel=seen or predicted.kernel, versions=session.versions(), predicted=predicted,
-                    observed=seen, tf32=tf32, problem=problem)
+                    observed=seen, tf32=tf32, problem=problem, symbolic=symbolic, symbolic_problem=symbolic_problem)

@@ -8,7 +8,8 @@ A ``known.yaml`` applies to the case files in its folder and below (like a conft
       flavour: jax                  # or a list; also keras: ">=3.0,<3.16", device, dtype
       cases: "float64"              # which cases: a pytest -k expression (ids, files, markers)
       markers: "not model"          # and/or a pytest -m expression
-      mismatch: [output, h]         # the outputs that differ (all: every output), or
+      mismatch: [output, h]         # the outputs that differ (all: every output; symbolic: the
+                                    # output shapes Keras computes for an unknown batch), or
       error: {type: ValueError, match: "..."}  # what Keras raises there, or
       skip: "why the case cannot run there"      # ... or
       agree: "why Keras matches the reference there"  # its own mismatch or error does not happen there
@@ -29,6 +30,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from . import flavours, layers
 from . import keras_api as api
 from .case import Case, ErrorSpec, Known, MismatchSpec, OutputKey
+from .checks import SYMBOLIC
 from .errors import CaseSchemaError, SchemaProblem, UsageError
 from .expressions import keyword_matcher, marker_matcher
 from .yaml_lines import LineDict, error_line, load
@@ -72,6 +74,7 @@ class Row:
         if self.mismatch:
             keys = [key for key in layers_output_keys(case)
                     if ALL_OUTPUTS in self.mismatch or key.name in self.mismatch or str(key) in self.mismatch]
+            keys += [SYMBOLIC] if SYMBOLIC.name in self.mismatch else []  # the symbolic output shapes
             mismatch = MismatchSpec(tuple(keys), f"{self.about} ({self.path}:{self.line})")
         return Known(line=self.line, flavours=self.flavours, keras=self.keras, devices=self.devices,
                      dtypes=self.dtypes, mismatch=mismatch, error=self.error,

@@ -154,6 +154,8 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
     found = checks.device(case, run.device) + checks.kernel(case, run)
     if run.problem:
         found.append(Check("outputs", False, run.problem))
+    else:
+        found += checks.symbolic(case, run.outputs, run.symbolic, run.symbolic_problem)
     compute = layers.DTYPES[case.dtype].compute
     cfg = flavours.reference_cfg(api.with_defaults(case.layer), session.flavour())
     t0 = time.perf_counter()

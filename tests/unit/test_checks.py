@@ -1,10 +1,13 @@
 """Pure checks (harness/checks.py) on hand-made outputs: no Keras, no run."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from harness import checks
-from harness.case import Case, InputSpec, OutputKey
+from harness.case import Case, Expect, InputSpec, MismatchSpec, OutputKey
+from harness.result import Pass
 
 OUT = OutputKey("output")
 
@@ -47,3 +50,27 @@ def test_a_non_finite_reference_fails():
     (check,) = checks.non_finite_reference({OUT: np.array([1.0, np.inf]), OutputKey("h"): np.zeros(2)})
     assert not check.passed and "holds inf or NaN in output:" in check.detail
     assert checks.non_finite_reference({OUT: np.zeros(3)}) == []
+
+
+def test_symbolic_shapes_must_be_the_eager_ones_batch_aside():
+    outs = {OutputKey("output"): np.zeros((2, 4, 8)), OutputKey("h_fw"): np.zeros((2, 3)),
+            OutputKey("h_bw"): np.zeros((2, 5))}
+    [ok] = checks.symbolic(case(), outs, ((None, 4, 8), (None, 3), (None, 5)), "")
+    assert ok.passed
+    # Keras 3.15 Bidirectional.compute_output_shape with a wider backward layer (known.yaml)
+    [bad] = checks.symbolic(case(), outs, ((None, 4, 6), (None, 3), (None, 3)), "")
+    assert not bad.passed and bad.detail == ("the symbolic output shapes (batch unknown) are [(None, 4, 6), "
+                                             "(None, 3), (None, 3)], the eager call returned [(2, 4, 8), (2, 3), "
+                                             "(2, 5)]")
+    [raised] = checks.symbolic(case(), outs, None, "ValueError: no batch")
+    assert not raised.passed and raised.detail.endswith("raised ValueError: no batch")
+    assert checks.symbolic(case(), outs, None, "") == []  # not computed (tf_keras time_major)
+
+
+def test_a_documented_symbolic_mismatch_must_still_happen():
+    outs = {OutputKey("output"): np.zeros((2, 8))}
+    documented = dataclasses.replace(case(), expect=Expect(mismatch=MismatchSpec((checks.SYMBOLIC,), "known bug")))
+    [seen] = checks.symbolic(documented, outs, ((None, 6),), "")
+    assert seen.passed and seen.how == Pass.DOCUMENTED_MISMATCH
+    [gone] = checks.symbolic(documented, outs, ((None, 8),), "")
+    assert not gone.passed and "did not happen" in gone.detail
