@@ -4,6 +4,8 @@ applies the rows of a known-differences table with them)."""
 from __future__ import annotations
 
 import difflib
+import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from .markers import MARKERS, markers
 _PARSE_ERRORS = tuple(e for e in (SyntaxError, getattr(expression, "ParseError", None)) if e is not None)
 
 
+@functools.lru_cache(maxsize=256)
 def compile_expression(expr: str, option: str) -> expression.Expression:
     """``expr`` compiled by pytest's expression parser; a malformed one is a UsageError worded as
     pytest words it (``Wrong expression passed to '-k': ...: at column 6: ...``)."""
@@ -33,12 +36,17 @@ def keyword_names(case: Case) -> set[str]:
     """What ``-k`` matches a case by, as pytest matches its item: the id, its markers, and the
     folders and file of its path below the current directory (pytest: below the rootdir; a file
     outside it: its name alone)."""
-    path = Path(case.path)
+    return {case.id, *_path_parts(case.path, os.getcwd()), *markers(case)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_parts(path: str, cwd: str) -> tuple[str, ...]:
+    """The folders and file of ``path`` below ``cwd`` (its name alone outside it): resolved once
+    per file, not once per case and known.yaml row."""
     try:
-        parts = path.resolve().relative_to(Path.cwd().resolve()).parts
+        return Path(path).resolve().relative_to(Path(cwd).resolve()).parts
     except ValueError:
-        parts = (path.name,)
-    return {case.id, *parts, *markers(case)}
+        return (Path(path).name,)
 
 
 def keyword_matcher(expr: str) -> Callable[[Case], bool]:
