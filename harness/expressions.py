@@ -16,9 +16,7 @@ from .errors import UsageError
 from .markers import MARKERS, markers
 
 # pytest's own -k / -m grammar (and, or, not, parentheses, words of \w : + - . [ ] \ /), so one
-# expression selects the same cases in both tools.  pytest 8.0-8.3 raise their ParseError, later
-# releases SyntaxError.
-_PARSE_ERRORS = tuple(e for e in (SyntaxError, getattr(expression, "ParseError", None)) if e is not None)
+# expression selects the same cases in both tools.
 
 
 @functools.lru_cache(maxsize=256)
@@ -27,9 +25,8 @@ def compile_expression(expr: str, option: str) -> expression.Expression:
     pytest words it (``Wrong expression passed to '-k': ...: at column 6: ...``)."""
     try:
         return expression.Expression.compile(expr)
-    except _PARSE_ERRORS as exc:
-        where = f"at column {exc.offset}: {exc.msg}" if isinstance(exc, SyntaxError) else str(exc)
-        raise UsageError(f"Wrong expression passed to '{option}': {expr}: {where}") from None
+    except SyntaxError as exc:  # pytest's words: _pytest.mark._parse_expression
+        raise UsageError(f"Wrong expression passed to '{option}': {expr}: at column {exc.offset}: {exc.msg}") from None
 
 
 def keyword_names(case: Case) -> set[str]:

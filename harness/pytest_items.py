@@ -36,8 +36,8 @@ class CaseFile(pytest.File):
         if problems:
             raise CaseSchemaError(problems)
         for case in with_device(cases, self.config.getoption("keras_equiv_device")):
-            # The nodeid as a string: pytest 9 parses it (name and [params]) as it parses the ids it
-            # reads back for --lf / --ff, so the two compare equal; pytest 8 keeps it as it is.
+            # The nodeid as a string: pytest parses it (name and [params]) as it parses the ids it
+            # reads back for --lf / --ff, so the two compare equal (from the name alone they do not).
             yield CaseItem.from_parent(self, name=case.id, nodeid=f"{self.nodeid}::{case.id}", case=case)
 
     def repr_failure(self, excinfo, style=None):
