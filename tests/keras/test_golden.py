@@ -167,13 +167,19 @@ def test_ctrl_c_in_verify_reports_what_ran(tmp_path, capsys):
     assert doc["cases"][0]["reproduce"].startswith(f"keras-equiv verify {PINNED_H5} --case ")
 
 
-def test_expect_golden_may_name_a_recorded_case_as_0_1_named_it(tmp_path, capsys):
-    shutil.copy(LEGACY_H5, tmp_path / "old.h5")
-    (tmp_path / "cases.yaml").write_text(
-        "cases:\n  - id: uses-old-golden\n    layer: {class: LSTM, units: 4, return_sequences: true,"
+def golden_user(folder: Path, recorded: Path, case_id: str, cls: str, ref: str) -> Path:
+    """A case file beside a copy of ``recorded`` whose one case runs a ``cls`` on ``file::ref``."""
+    shutil.copy(recorded, folder / recorded.name)
+    (folder / "cases.yaml").write_text(
+        f"cases:\n  - id: {case_id}\n    layer: {{class: {cls}, units: 4, return_sequences: true,"
         " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
-        "    expect: {golden: \"old.h5::golden-cells[class=LSTM]@cpu\"}\n")
-    assert main(["run", str(tmp_path / "cases.yaml")]) == 0
+        f"    expect: {{golden: \"{recorded.name}::{ref}\"}}\n")
+    return folder / "cases.yaml"
+
+
+def test_expect_golden_may_name_a_recorded_case_as_0_1_named_it(tmp_path, capsys):
+    cases = golden_user(tmp_path, LEGACY_H5, "uses-old-golden", "LSTM", "golden-cells[class=LSTM]@cpu")
+    assert main(["run", str(cases)]) == 0
     assert "PASS  uses-old-golden[cpu]" in capsys.readouterr().out
 
 
@@ -313,12 +319,8 @@ def test_bfloat16_records_and_verifies(tmp_path, capsys):
 
 def test_expect_golden_with_arrays_of_another_layer_is_an_error_verdict(tmp_path, capsys):
     """Recorded LSTM weights cannot feed a GRU: said as a golden-file problem, not as what Keras raised."""
-    shutil.copy(PINNED_H5, tmp_path / "pinned.h5")
-    (tmp_path / "cases.yaml").write_text(
-        "cases:\n  - id: uses-golden\n    about: x\n    layer: {class: GRU, units: 4, return_sequences: true,"
-        " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
-        "    expect: {golden: \"pinned.h5::golden-cells[class:LSTM+cpu]\"}\n")
-    assert main(["run", str(tmp_path / "cases.yaml")]) == 1
+    cases = golden_user(tmp_path, PINNED_H5, "uses-golden", "GRU", "golden-cells[class:LSTM+cpu]")
+    assert main(["run", str(cases)]) == 1
     out = capsys.readouterr().out
     assert (f"{tmp_path / 'pinned.h5'}: recorded case 'golden-cells[class:LSTM+cpu]' cannot feed case "
             "'uses-golden[cpu]': its weights are") in out
