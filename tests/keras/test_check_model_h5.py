@@ -23,6 +23,8 @@ from harness import check_model
 from harness.check_model import calls
 from harness.cli import main
 
+from test_check_model import row
+
 keras = pytest.importorskip("keras")
 
 FROM_FILE = "from the file's weights and config"
@@ -33,13 +35,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(["check-model", *argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def row(out: str, path: str) -> str:
-    """The verdict row of one layer path."""
-    lines = [line for line in out.splitlines() if line.split()[1:2] == [path]]
-    assert len(lines) == 1, f"no single row for {path} in:\n{out}"
-    return lines[0]
 
 
 def unrebuildable_notes(path, classes: str = "NotEqual, Any") -> list[str]:
