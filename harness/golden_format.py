@@ -234,9 +234,10 @@ def recorded_case(r: Reader, has_state: bool) -> Case:
         raise GoldenError("\n".join(map(str, ck.problems)))
     raw = raw_case(r, d, has_state)
     limits = schema.check_limits(ck, raw)  # the caps the case recorded, as expand() sets them for a case file
-    if limits is not None:
-        ck.limits = limits
-        cases = schema.case_from_point(ck, raw, d["base_id"], tuple((p, v) for p, v in point), d["path"])
+    if limits is None:
+        raise GoldenError("\n".join(map(str, ck.problems)))
+    ck.limits = limits
+    cases = schema.case_from_point(ck, raw, d["base_id"], tuple((p, v) for p, v in point), d["path"])
     if ck.problems:
         raise GoldenError("\n".join(map(str, ck.problems)))
     case = cases[0]  # one device given: one case
