@@ -3,6 +3,7 @@ model cases alike.  runner.py decides the order and the verdict; nothing here ra
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -88,11 +89,8 @@ def symbolic(case: Case, actual: Outputs, shapes, problem: str) -> list[Check]:
     agrees = got == eager
     detail = (f"computing the output shapes for an unknown batch raised {problem}" if problem else
               f"the symbolic output shapes (batch unknown) are {got}, the eager call returned {first_call}")
-    if case.expect.mismatch is not None and SYMBOLIC in case.expect.mismatch.outputs:
-        return [Check("symbolic shapes", not agrees, f"documented mismatch seen: {detail}" if not agrees else
-                      f"documented mismatch did not happen (the symbolic shapes now agree): "
-                      f"{case.expect.mismatch.reason}", how=Pass.DOCUMENTED_MISMATCH)]
-    return [Check("symbolic shapes", agrees, detail)]
+    return [documented_or_agreed(case, SYMBOLIC, Check("symbolic shapes", agrees, detail),
+                                 "the symbolic shapes now agree")]
 
 
 def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: bool = False) -> list[Check]:
@@ -108,14 +106,22 @@ def outputs(case: Case, actual: Outputs, expected: Outputs, compute: str, tf32: 
 def judged(case: Case, name: str, comp, key: OutputKey, side: Side = Side.KERAS) -> Check:
     """A comparison of output ``key`` as a check: it must agree, or, where the case documents a
     mismatch on that output of Keras (expect.mismatch, known.yaml), Keras's side must still differ."""
-    documented = side == Side.KERAS and case.expect.mismatch is not None and key in case.expect.mismatch.outputs
-    if not documented:
+    if side != Side.KERAS:
         return Check(name, comp.passed, problem(comp), comp, side)
-    seen = not comp.passed
-    detail = (f"documented mismatch seen: {problem(comp)}" if seen else
-              f"documented mismatch did not happen (Keras now agrees with the {comp.against}): "
-              f"{case.expect.mismatch.reason}")
-    return Check(name, seen, detail, comp, side, how=Pass.DOCUMENTED_MISMATCH)
+    return documented_or_agreed(case, key, Check(name, comp.passed, problem(comp), comp, side),
+                                f"Keras now agrees with the {comp.against}")
+
+
+def documented_or_agreed(case: Case, key: OutputKey, check: Check, agreeing: str) -> Check:
+    """``check`` as it stands, or, where the case documents a mismatch on ``key``, passing only
+    while it fails (``agreeing`` says what it means when it no longer does)."""
+    if case.expect.mismatch is None or key not in case.expect.mismatch.outputs:
+        return check
+    if check.passed:
+        detail = f"documented mismatch did not happen ({agreeing}): {case.expect.mismatch.reason}"
+    else:
+        detail = f"documented mismatch seen: {check.detail}"
+    return dataclasses.replace(check, passed=not check.passed, detail=detail, how=Pass.DOCUMENTED_MISMATCH)
 
 
 # A case is ill-conditioned in its compute dtype when rounding to that dtype alone (the
