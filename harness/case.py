@@ -66,10 +66,11 @@ def point_id(base_id: str, point: tuple[tuple[str, Any], ...]) -> str:
     return f"{base_id}[{'+'.join(_parts(point))}]" if point else base_id
 
 
-def case_id(base_id: str, point: tuple[tuple[str, Any], ...], device: str) -> str:
-    """The full id of one expanded case, the device last in its bracket:
-    ``lstm-basic[units:5+return_state:true+cpu]``, ``lstm-basic[cpu]``."""
-    return f"{base_id}[{'+'.join([*_parts(point), device])}]"
+def case_id(base_id: str, point: tuple[tuple[str, Any], ...], device: str, mode: str = "eager") -> str:
+    """The full id of one expanded case, the device (and a mode other than eager) last in its
+    bracket: ``lstm-basic[units:5+return_state:true+cpu]``, ``lstm-basic[cpu]``,
+    ``lstm-basic[cpu+xla]``.  Eager cases keep the ids they had before modes (harness/modes.py)."""
+    return f"{base_id}[{'+'.join([*_parts(point), device, *([mode] if mode != 'eager' else [])])}]"
 
 
 def _legacy_value(value: Any) -> str:
@@ -169,7 +170,7 @@ class Expect:
 @dataclass(frozen=True)
 class Known:
     """One ``known:`` entry: what the case does instead under some flavours, Keras versions,
-    devices or dtypes (an empty condition holds everywhere).  Where every condition holds, the
+    devices, dtypes or modes (an empty condition holds everywhere).  Where every condition holds, the
     first such entry replaces the case's ``expect.mismatch`` / ``expect.error`` (a documented
     difference that stops happening still fails), or skips the case with its reason."""
 
@@ -178,16 +179,18 @@ class Known:
     keras: str = ""  # a version specifier, ">=3.2,<3.5" (packaging's syntax)
     devices: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
     mismatch: MismatchSpec | None = None
     error: ErrorSpec | None = None
     skip: str = ""  # the case cannot run there, and why
 
-    def holds(self, flavour: str, keras_version: str, device: str, dtype: str) -> bool:
+    def holds(self, flavour: str, keras_version: str, device: str, dtype: str, mode: str = "eager") -> bool:
         """Whether every condition of the entry holds for this run of the case."""
         return ((not self.flavours or flavour in self.flavours)
                 and (not self.keras or SpecifierSet(self.keras).contains(keras_version, prereleases=True))
                 and (not self.devices or device in self.devices)
-                and (not self.dtypes or dtype in self.dtypes))
+                and (not self.dtypes or dtype in self.dtypes)
+                and (not self.modes or mode in self.modes))
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,7 @@ class CallsSpec:
 
 @dataclass(frozen=True)
 class Case:
-    """One expanded case: a sweep point on one device."""
+    """One expanded case: a sweep point on one device, run in one mode (harness/modes.py)."""
 
     __test__ = False  # not a pytest test class
 
@@ -216,6 +219,7 @@ class Case:
     weights: Any = "keras"  # "keras" | "random" | {name: array or number}
     dtype: str = "float32"
     device: str = "cpu"
+    mode: str = "eager"  # eager | function | xla | predict | symbolic (harness/modes.py)
     seed: int = 0
     training: bool = False
     calls: CallsSpec | None = None
@@ -229,12 +233,12 @@ class Case:
 
     @cached_property
     def id(self) -> str:
-        """``base[sweep point+device]``: unique across the library (case_id)."""
-        return case_id(self.base_id, self.sweep_point, self.device)
+        """``base[sweep point+device+mode]``: unique across the library (case_id)."""
+        return case_id(self.base_id, self.sweep_point, self.device, self.mode)
 
     @cached_property
     def point_id(self) -> str:
-        """The id without the device: the same sweep point on every device."""
+        """The id without the device and mode: the same sweep point on every device, in every mode."""
         return point_id(self.base_id, self.sweep_point)
 
     def here(self, flavour: str, keras_version: str) -> Case | str:
@@ -242,7 +246,7 @@ class Case:
         ``known:`` entry that holds replaces ``expect.mismatch`` and ``expect.error``; a skip entry
         gives its reason (a string) instead."""
         for entry in self.known:
-            if entry.holds(flavour, keras_version, self.device, self.dtype):
+            if entry.holds(flavour, keras_version, self.device, self.dtype, self.mode):
                 if entry.skip:
                     return entry.skip
                 expect = dataclasses.replace(self.expect, mismatch=entry.mismatch, error=entry.error)

@@ -78,17 +78,18 @@ def kernel(case: Case, run) -> list[Check]:
 SYMBOLIC = OutputKey("symbolic")
 
 
-def symbolic(case: Case, actual: Outputs, shapes, problem: str) -> list[Check]:
-    """The output shapes Keras computes symbolically (batch unknown) are those its eager call
-    returned, batch aside (real Keras recurrent bugs show only there)."""
+def symbolic(case: Case, actual: Outputs, shapes, problem: str, batch: int | None = None) -> list[Check]:
+    """The output shapes Keras computes symbolically (batch unknown, or ``batch``) are those its
+    call returned, batch aside (real Keras recurrent bugs show only there)."""
     if shapes is None and not problem:
         return []
     first_call = [np.shape(v) for key, v in actual.items() if key.call in (None, 1)]
-    eager = [(None, *s[1:]) for s in first_call]
+    eager = [(batch, *s[1:]) for s in first_call]
     got = None if problem else [tuple(s) for s in shapes]
     agrees = got == eager
+    known = "batch unknown" if batch is None else f"batch {batch}"
     detail = (f"computing the output shapes for an unknown batch raised {problem}" if problem else
-              f"the symbolic output shapes (batch unknown) are {got}, the eager call returned {first_call}")
+              f"the symbolic output shapes ({known}) are {got}, the call returned {first_call}")
     return [documented_or_agreed(case, SYMBOLIC, Check("symbolic shapes", agrees, detail),
                                  "the symbolic shapes now agree")]
 

@@ -15,6 +15,8 @@ from . import __version__, check_model, diff, flavours, golden, layers, progress
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
+from .modes import ALL as ALL_MODES
+from .modes import MODES
 from .outputs import check_output_path, write_atomic
 from .runner import RunOptions, golden_jobs, run_case, run_golden
 from .schema import json_schema
@@ -56,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(e.g. 'gru and float64'; list --markers lists the markers)")
         p.add_argument("--device", choices=("cpu", "gpu", "all"),
                        help="run every case on this device instead of the devices it lists")
+        p.add_argument("--mode", choices=(*MODES, ALL_MODES),
+                       help="run every layer case in this mode instead of the modes it lists (all: every "
+                            "mode): eager, function (tf.function, jax.jit), xla (jit_compile=True), "
+                            "predict (keras.Model.predict), symbolic (called on keras.Input first)")
 
     json_help = ("also write every result as JSON to FILE (checked before any case runs; replaced atomically); "
                  "'-' writes the JSON to stdout and the rows and summary to stderr")
@@ -164,7 +170,7 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         return _run([job.case for job in jobs.values()], json_path, False, RunOptions(),
                     runner=lambda case, options: run_golden(jobs[case.id], options, runner), out=out, color=color)
     _check_targets(args.targets)
-    cases = select(args.targets, args.keyword, args.device, args.marks)
+    cases = select(args.targets, args.keyword, args.device, args.marks, args.mode)
     options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
     if args.command == "validate":
         print(f"ok: {len(cases)} cases")

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from . import kernel_watch, kernels, layers, session
+from . import kernel_watch, kernels, keras_modes, layers, modes, session
 from . import keras_api as api
 from .case import Case, OutputKey
 from .errors import HarnessError, KerasRaised, Unsupported
+from .modes import Mode
 
 # Default bias values: random, so a dropped or misplaced bias cannot hide behind zeros.
 BIAS_RANGE = (-0.5, 0.5)
@@ -53,6 +54,7 @@ class KerasRun:
     # (None: not computed); symbolic_problem: what Keras raised computing them.
     symbolic: tuple[tuple[int | None, ...], ...] | None = None
     symbolic_problem: str = ""
+    symbolic_batch: int | None = None  # the batch those shapes were computed for (a stateful graph's)
 
 
 def _initializer(keras, value: Any):
@@ -180,6 +182,9 @@ def predict_kernel(case: Case, mask: np.ndarray | None, gpu_visible: bool,
         # §6: Keras 3 fills `mask` from a Masking layer only for a call with one tensor argument, so
         # with a tensor initial_state no mask reaches the layer (and its kernel choice).
         mask = None
+    if mask is not None and case.mask.via == "masking_layer" and case.mode == Mode.FUNCTION \
+            and session.keras().backend.backend() == "jax":
+        mask = None  # jax's function mode is stateless_call: layer.call, so no mask from a Masking layer
     return kernels.decide(api.with_defaults(case.layer), flavour=session.flavour(), device=case.device,
                           gpu_visible=gpu_visible, mask=kernels.mask_info(mask),
                           compute=layers.DTYPES[case.dtype].compute)
@@ -187,10 +192,13 @@ def predict_kernel(case: Case, mask: np.ndarray | None, gpu_visible: bool,
 
 def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
         initial_state: list[np.ndarray] | None, weights: dict | None, tf32: bool = False) -> KerasRun:
-    """Build the layer under the case seed, run each call eagerly, read everything back."""
+    """Build the layer under the case seed, run each call in the case's mode, read everything back."""
     keras = session.keras()
+    why = modes.unavailable(case.mode, keras.backend.backend())
+    if why:
+        raise Unsupported(f"mode {case.mode} on {session.flavour()}: {why}")
     gpu = session.fresh(case.device, case.seed, tf32)
-    feed = layers.DTYPES[case.dtype].feed
+    feed_dtype = layers.DTYPES[case.dtype].feed
     cfg = api.with_defaults(case.layer)
     # tf_keras only: time_major layers take (T, B, F) and return (T, B, U) sequences (§10).
     time_major = bool(layers.cells(cfg)[0].get("time_major"))
@@ -202,30 +210,25 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
     with session.device_scope(case.device), kernel_watch.watch() as watched:
         layer = build_layer(dict(case.layer), case.dtype, case.seed, may_skip=case.expect.error is None)
         with keras_call("building the layer"):
-            if weights is not None:
+            if weights is not None or case.mode != Mode.EAGER:  # a traced call or a graph needs it built
                 layer.build(swap(inputs[0]).shape)
         if weights is not None:
             set_weights(layer, weights)
         with keras_call("preparing the call"):
-            kwargs: dict[str, Any] = {"training": True} if case.training else {}
-            if initial_state is not None:
-                kwargs["initial_state"] = [session.to_tensor(s, feed) for s in initial_state]
-            masking = None
-            if mask is not None and case.mask.via == "masking_layer":
-                masking = keras.layers.Masking(mask_value=0.0)
-            elif mask is not None:
-                kwargs["mask"] = session.to_tensor(swap(mask))
+            masking = keras.layers.Masking(mask_value=0.0) if mask is not None and case.mask.via == "masking_layer" \
+                else None
+            feed = keras_modes.Feed(dtype=feed_dtype, mask=swap(mask) if mask is not None and masking is None else None,
+                                    masking=masking, training=case.training,
+                                    static_batch=bool(layers.cells(cfg)[0].get("stateful")))
+            call_layer = keras_modes.make_call(case.mode, keras, layer, feed)
         for index, x in enumerate(inputs, start=1):
             call = index if case.calls else None
             with keras_call(f"calling the layer (call {index})" if call else "calling the layer"):
                 if case.calls and index in case.calls.reset_before:
                     # Keras 3: reset_state() (alias reset_states); tf_keras: reset_states() only (§7).
                     (getattr(layer, "reset_state", None) or layer.reset_states)()
-                tensor = session.to_tensor(swap(x), feed)
-                if masking is not None:
-                    tensor = masking(tensor)
-                result = layer(tensor, **kwargs)
-                kwargs.pop("initial_state", None)  # it starts the first call; later calls carry state
+                # initial_state starts the first call; later calls carry the state
+                result = call_layer(swap(x), initial_state if index == 1 else None)
                 result = list(result) if isinstance(result, (list, tuple)) else [result]
                 values = [session.to_numpy(t) for t in result]
                 devices.update(session.tensor_device(t) for t in result)
@@ -234,11 +237,19 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
             for name, value in zip(names, values):
                 outputs[OutputKey(name, call)] = swap(value) if sequences and name.startswith("output") else value
         seen = kernel_watch.observed(watched)
-    symbolic, symbolic_problem = (None, "") if time_major else symbolic_shapes(keras, layer, inputs[0].shape, feed)
+    symbolic_batch = None
+    if time_major:
+        symbolic, symbolic_problem = None, ""
+    elif isinstance(call_layer, keras_modes.GraphCall) and case.mode == Mode.SYMBOLIC:
+        symbolic, symbolic_problem = call_layer.shapes, ""  # the keras.Input graph's own shapes
+        symbolic_batch = inputs[0].shape[0] if feed.static_batch else None
+    else:
+        symbolic, symbolic_problem = symbolic_shapes(keras, layer, inputs[0].shape, feed_dtype)
     predicted = predict_kernel(case, mask, gpu, initial_state is not None)
     with keras_call("counting the parameters"):
         params = layer.count_params()
     return KerasRun(outputs=outputs, weights=read_weights(layer), params=params,
                     device=devices.pop() if len(devices) == 1 else "+".join(sorted(devices)),
                     kernel=seen or predicted.kernel, versions=session.versions(), predicted=predicted,
-                    observed=seen, tf32=tf32, problem=problem, symbolic=symbolic, symbolic_problem=symbolic_problem)
+                    observed=seen, tf32=tf32, problem=problem, symbolic=symbolic, symbolic_problem=symbolic_problem,
+                    symbolic_batch=symbolic_batch)

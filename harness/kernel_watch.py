@@ -30,6 +30,24 @@ def _backend_call(original: Callable, on_return: Callable[[], str], records: lis
             raise
         records.append(on_return())
         return out
+    wrapper.__wrapped_original__ = original
+    return wrapper
+
+
+# Recorded where a call was traced into a graph whose kernel the runtime picks: tf_keras outside
+# eager mode registers gpu_lstm/gpu_gru as an alternative that Grappler's implementation selector
+# chooses when the graph runs, so tracing it says nothing about what ran.
+UNOBSERVABLE = "unobservable"
+
+
+def _eager_only(wrapped: Callable, records: list[str]) -> Callable:
+    import tensorflow as tf  # noqa: PLC0415 - tf_keras's backend, already imported
+
+    def wrapper(*args, **kwargs):
+        if tf.executing_eagerly():
+            return wrapped(*args, **kwargs)
+        records.append(UNOBSERVABLE)
+        return wrapped.__wrapped_original__(*args, **kwargs)
     return wrapper
 
 
@@ -47,7 +65,7 @@ def _targets(records: list[str], state: dict) -> list[tuple[str, str, Callable[[
         return lambda original: _backend_call(original, on_return, records, state, bidirectional)
 
     if session.flavour() == "tf_keras":
-        cudnn = call(lambda: kernels.CUDNN)
+        cudnn = lambda original: _eager_only(_backend_call(original, lambda: kernels.CUDNN, records, state), records)
         return [("tf_keras.src.layers.rnn.lstm", "gpu_lstm", cudnn), ("tf_keras.src.layers.rnn.gru", "gpu_gru", cudnn)]
     backend = session.keras().backend.backend()
     out = []
@@ -85,6 +103,6 @@ def watch() -> Iterator[list[str] | None]:
 
 def observed(records: list[str] | None) -> str | None:
     """The kernel the watch saw (generic when no fast path was tried), or None when unwatchable."""
-    if records is None:
+    if records is None or UNOBSERVABLE in records:
         return None
     return kernels.combine(records) if records else kernels.GENERIC

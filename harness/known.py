@@ -1,15 +1,16 @@
 """Known differences: a ``known.yaml`` table beside the case files, each row saying once, as data,
-where a Keras flavour, a Keras release, a device or a dtype makes some cases behave otherwise than
+where a Keras flavour, a Keras release, a device, a dtype or an execution mode makes some cases behave otherwise than
 the reference (in the style of PyTorch's OpInfo skips and xfails keyed by device and dtype).
 
 A ``known.yaml`` applies to the case files in its folder and below (like a conftest.py); a row::
 
     - about: what differs and why (required), naming the Keras source or the upstream issue
-      flavour: jax                  # or a list; also keras: ">=3.0,<3.16", device, dtype
+      flavour: jax                  # or a list; also keras: ">=3.0,<3.16", device, dtype, mode
       cases: "float64"              # which cases: a pytest -k expression (ids, files, markers)
       markers: "not model"          # and/or a pytest -m expression
       mismatch: [output, h]         # the outputs that differ (all: every output; symbolic: the
-                                    # output shapes Keras computes for an unknown batch), or
+                                    # output shapes Keras computes for an unknown batch; carried:
+                                    # each stateful call's that starts from a carried state), or
       error: {type: ValueError, match: "..."}  # what Keras raises there, or
       skip: "why the case cannot run there"      # ... or
       agree: "why Keras matches the reference there"  # its own mismatch or error does not happen there
@@ -28,6 +29,7 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import flavours, layers
+from .modes import MODES
 from . import keras_api as api
 from .case import Case, ErrorSpec, Known, MismatchSpec, OutputKey
 from .checks import SYMBOLIC
@@ -36,12 +38,21 @@ from .expressions import keyword_matcher, marker_matcher
 from .yaml_lines import LineDict, error_line, load
 
 TABLE_NAME = "known.yaml"
-ROW_KEYS = ("about", "flavour", "keras", "device", "dtype", "cases", "markers", "mismatch", "error", "skip",
+ROW_KEYS = ("about", "flavour", "keras", "device", "dtype", "mode", "cases", "markers", "mismatch", "error", "skip",
             "agree")
 # What a row says happens where it holds; ``agree``: the case's own mismatch or error does not
 # happen there, and the case is checked against the reference like any other.
 OUTCOMES = ("mismatch", "error", "skip", "agree")
 ALL_OUTPUTS = "all"
+# The outputs of every call of a stateful case that starts from the state the call before left
+# (not the first call, nor one after reset_state()): where a state is not carried, they differ.
+CARRIED = "carried"
+
+
+def carried(case: Case, key: OutputKey) -> bool:
+    """Whether output ``key`` of ``case`` comes from a call that starts from a carried state."""
+    return case.calls is not None and key.call is not None and key.call > 1 \
+        and key.call not in case.calls.reset_before
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Row:
     keras: str = ""
     devices: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
     cases: str = ""
     markers: str = ""
     mismatch: tuple[str, ...] = ()  # output names, or (ALL_OUTPUTS,)
@@ -63,8 +75,8 @@ class Row:
     agree: str = ""
 
     def selects(self, case: Case) -> bool:
-        """Whether the row's -k / -m expressions take this case (flavour, release, device and
-        dtype are decided when the case runs: Known.holds)."""
+        """Whether the row's -k / -m expressions take this case (flavour, release, device, dtype
+        and mode are decided when the case runs, --device and --mode may move it: Known.holds)."""
         return ((not self.cases or keyword_matcher(self.cases)(case))
                 and (not self.markers or marker_matcher(self.markers)(case)))
 
@@ -73,11 +85,12 @@ class Row:
         mismatch = None
         if self.mismatch:
             keys = [key for key in layers_output_keys(case)
-                    if ALL_OUTPUTS in self.mismatch or key.name in self.mismatch or str(key) in self.mismatch]
+                    if ALL_OUTPUTS in self.mismatch or key.name in self.mismatch or str(key) in self.mismatch
+                    or (CARRIED in self.mismatch and carried(case, key))]
             keys += [SYMBOLIC] if SYMBOLIC.name in self.mismatch else []  # the symbolic output shapes
             mismatch = MismatchSpec(tuple(keys), f"{self.about} ({self.path}:{self.line})")
         return Known(line=self.line, flavours=self.flavours, keras=self.keras, devices=self.devices,
-                     dtypes=self.dtypes, mismatch=mismatch, error=self.error,
+                     dtypes=self.dtypes, modes=self.modes, mismatch=mismatch, error=self.error,
                      skip=f"{self.skip} ({self.path}:{self.line})" if self.skip else "")
 
 
@@ -118,7 +131,7 @@ def _row(path: str, index: int, raw) -> tuple[Row | None, list[SchemaProblem]]:
         problems.append(_problem(path, raw, "about" if "about" in raw else None, f"{where}.about",
                                  "is required: what differs and why, naming the Keras source or issue"))
     for key, target, allowed in (("flavour", "flavours", flavours.FLAVOURS), ("device", "devices", api.DEVICES),
-                                 ("dtype", "dtypes", tuple(layers.DTYPES))):
+                                 ("dtype", "dtypes", tuple(layers.DTYPES)), ("mode", "modes", MODES)):
         if key in raw:
             got = _names(raw[key], allowed)
             if isinstance(got, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .case import Case
 from .layers import DTYPES
+from .modes import ABOUT as MODE_ABOUT
 
 LAYER_MARKERS = {"lstm": "LSTM", "gru": "GRU", "simplernn": "SimpleRNN", "bidirectional": "Bidirectional"}
 BACKEND_MARKERS = {f"backend_{b}": b for b in ("tensorflow", "jax", "torch")}
@@ -16,6 +17,7 @@ MARKERS: dict[str, str] = {
     **{dtype: f"the case runs in dtype {dtype}" for dtype in DTYPES},
     "cpu": "the case runs on the CPU",
     "gpu": "the case runs on a GPU",
+    **{mode.value: about for mode, about in MODE_ABOUT.items()},
     "keras2": "the case needs legacy Keras 2 (tf_keras): requires.keras 2",
     "keras3": "the case needs Keras 3: requires.keras 3",
     **{name: f"the case needs the {b} backend: requires.backend" for name, b in BACKEND_MARKERS.items()},
@@ -41,7 +43,7 @@ def markers(case: Case) -> tuple[str, ...]:
                 classes.add(layer[key].get("class"))
     expect = case.expect
     have = {name for name, cls in LAYER_MARKERS.items() if cls in classes}
-    have |= {case.dtype, case.device}
+    have |= {case.dtype, case.device, case.mode}
     if case.model is not None:
         have.add("model")
     if case.requires.get("keras") in (2, 3):

@@ -20,7 +20,7 @@ from .markers import markers
 from .pytest_options import IDS, RESULT, TIMEOUT
 from .report import failure_text, reproduce, summary, verdict_line
 from .result import CaseResult, Verdict
-from .select import with_device
+from .select import with_device, with_mode
 
 # The attribute of a TestReport that carries the case's CaseResult (pickled, base64: a string that
 # xdist, and any plugin writing reports as JSON, can carry as it is).
@@ -35,7 +35,8 @@ class CaseFile(pytest.File):
         problems = self.config.stash[IDS].add(cases)
         if problems:
             raise CaseSchemaError(problems)
-        for case in with_device(cases, self.config.getoption("keras_equiv_device")):
+        modes = self.config.getoption("keras_equiv_mode")
+        for case in with_mode(with_device(cases, self.config.getoption("keras_equiv_device")), modes):
             # The nodeid as a string: pytest parses it (name and [params]) as it parses the ids it
             # reads back for --lf / --ff, so the two compare equal (from the name alone they do not).
             yield CaseItem.from_parent(self, name=case.id, nodeid=f"{self.nodeid}::{case.id}", case=case)

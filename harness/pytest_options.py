@@ -37,6 +37,9 @@ _VALUED = {"default": None, "nargs": "?", "const": ""}
 OPTIONS = (
     ("--keras-equiv-device", "--device", "keras_equiv_device",
      {**_VALUED, "metavar": "{cpu,gpu,all}", "help": "run every case on this device instead of the devices it lists"}),
+    ("--keras-equiv-mode", "--mode", "keras_equiv_mode",
+     {**_VALUED, "metavar": "{eager,function,xla,predict,symbolic,all}",
+      "help": "run every layer case in this mode instead of the modes it lists (all: every mode)"}),
     ("--keras-equiv-keras", "--keras", "keras_equiv_keras",
      {**_VALUED, "metavar": "FLAVOUR",
       "help": "which Keras runs the cases: tensorflow (default), jax, torch or tf_keras"}),

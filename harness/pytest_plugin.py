@@ -20,6 +20,7 @@ collection error listing its problems.
 
 Options, each with a short alias that is kept while no other plugin or conftest.py defines the
 same name (the long name always works): ``--keras-equiv-device`` / ``--device`` cpu|gpu|all,
+``--keras-equiv-mode`` / ``--mode`` eager|function|xla|predict|symbolic|all,
 ``--keras-equiv-keras`` / ``--keras`` FLAVOUR, ``--keras-equiv-require-gpu`` / ``--require-gpu``,
 ``--keras-equiv-tf32`` / ``--tf32``, and ``--keras-equiv-timeout SECONDS``.
 
@@ -48,6 +49,8 @@ import pytest
 from . import flavours, schema
 from .errors import HarnessError
 from .markers import MARKERS
+from .modes import ALL as ALL_MODES
+from .modes import MODES
 from .pytest_files import glob_regex, is_case_file
 from .pytest_items import REPORT_ATTR, CaseFile, CaseItem, RunSummary, encode_result
 from .pytest_options import ALIASES, DEFAULT_PATHS, DEVICES, IDS, OPTIONS, PATTERNS, RESULT, TIMEOUT, Aliases, \
@@ -88,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """pytest_configure: option values, the Keras flavour and (in an xdist worker) the GPU, before any
     Keras import; the case-file patterns; the markers cases get; the end-of-run summary."""
     checked_choice(config, "keras_equiv_device", DEVICES)
+    checked_choice(config, "keras_equiv_mode", (*MODES, ALL_MODES))
     # No --keras: the environment's flavour, else the installed default (none installed: nothing is
     # set; collection and the harness's own tests need no Keras).
     flavour = checked_choice(config, "keras_equiv_keras", flavours.FLAVOURS) or flavours.wanted()

@@ -155,7 +155,7 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
     if run.problem:
         found.append(Check("outputs", False, run.problem))
     else:
-        found += checks.symbolic(case, run.outputs, run.symbolic, run.symbolic_problem)
+        found += checks.symbolic(case, run.outputs, run.symbolic, run.symbolic_problem, run.symbolic_batch)
     compute = layers.DTYPES[case.dtype].compute
     cfg = flavours.reference_cfg(api.with_defaults(case.layer), session.flavour())
     t0 = time.perf_counter()

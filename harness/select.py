@@ -1,4 +1,4 @@
-"""Which cases a command or a pytest run means: paths, ids, -k expressions, device override."""
+"""Which cases a command or a pytest run means: paths, ids, -k expressions, device and mode overrides."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import schema
+from . import modes, schema
 from .case import Case
 from .errors import UsageError
 from .expressions import keyword_matcher, marker_matcher
@@ -24,9 +24,9 @@ def default_case_dirs() -> list[Path]:
 
 
 def select(args: Sequence[str], keyword: str | None = None, device: str | None = None,
-           marks: str | None = None) -> list[Case]:
-    """Cases named by paths and/or ids (an id may be exact, without its device, or a base id),
-    then those ``-k keyword`` and ``-m marks`` keep."""
+           marks: str | None = None, mode: str | None = None) -> list[Case]:
+    """Cases named by paths and/or ids (an id may be exact, without its device, or a base id; an
+    exact id may name any mode), then those ``-k keyword`` and ``-m marks`` keep."""
     keep = [matcher(expr) for matcher, expr in ((keyword_matcher, keyword), (marker_matcher, marks)) if expr]
     paths = [a for a in args if Path(a).exists()]
     ids = [a for a in args if not Path(a).exists()]
@@ -40,12 +40,14 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
     if ids and not paths:
         files = schema.find_case_files(default_case_dirs())
     cases = schema.load_files(dict.fromkeys(files))
-    cases = with_device(cases, device)
+    cases = with_mode(with_device(cases, device), mode)
     if ids:
         chosen: dict[str, Case] = {}
         for raw in ids:
             wanted = raw.split("::", 1)[-1]
             hits = [c for c in cases if wanted in (c.id, c.point_id, c.base_id)]
+            if not hits and mode is None:  # an id naming a mode the case does not list (from a --mode run)
+                hits = [c for c in with_mode(cases, modes.ALL) if c.id == wanted]
             if not hits:
                 known = sorted({c.base_id for c in cases} | {c.id for c in cases})
                 close = difflib.get_close_matches(wanted, known, n=3)
@@ -65,5 +67,19 @@ def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
     for case in cases:
         for d in devices:
             moved = case if case.device == d else dataclasses.replace(case, device=d)
+            out.setdefault(moved.id, moved)
+    return list(out.values())
+
+
+def with_mode(cases: Iterable[Case], mode: str | None) -> list[Case]:
+    """``--mode MODE|all`` runs every layer case in that mode (all: every mode, harness/modes.py);
+    None keeps the case's own.  A model case runs as it is (it has no modes)."""
+    if mode is None:
+        return list(cases)
+    wanted = modes.MODES if mode == modes.ALL else (mode,)
+    out: dict[str, Case] = {}
+    for case in cases:
+        for m in (wanted if case.model is None else (case.mode,)):
+            moved = case if case.mode == m else dataclasses.replace(case, mode=m)
             out.setdefault(moved.id, moved)
     return list(out.values())

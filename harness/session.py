@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -72,6 +73,10 @@ def keras():
             import tensorflow as tf  # noqa: PLC0415 - the backend itself, already imported by Keras
 
             tf.config.list_logical_devices()
+            if not os.environ.get(VERBOSE_ENV):
+                # tf.function's "N out of the last N calls ... triggered tf.function retracing":
+                # the function and xla modes trace one new function per case on purpose.
+                tf.get_logger().setLevel(logging.ERROR)
     return module
 
 

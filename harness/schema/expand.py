@@ -12,6 +12,7 @@ from .. import case
 from .. import keras_api as api
 from .. import layers
 from .. import model_layers as ml
+from .. import modes as execution
 from ..errors import ShapeProblem
 from ..yaml_lines import LineDict
 from .expect import check_expect, check_model_expect, check_requires, check_tolerance
@@ -97,9 +98,21 @@ def _check_devices(ck: Checker, raw: LineDict) -> list[str]:
     return list(dict.fromkeys(devices))
 
 
+def _check_modes(ck: Checker, raw: LineDict) -> list[str]:
+    modes = raw.get("modes", [execution.DEFAULT.value])
+    if isinstance(modes, str):
+        modes = [modes]
+    if not isinstance(modes, list) or not modes or any(m not in execution.MODES for m in modes):
+        bad = next((m for m in modes if m not in execution.MODES), modes) if isinstance(modes, list) else modes
+        hint = suggest(bad, execution.MODES) if isinstance(bad, str) else ""
+        ck.fail(raw, "modes", "modes", "unknown mode" + hint, f"a list from {', '.join(execution.MODES)}", show(bad))
+        return []
+    return list(dict.fromkeys(modes))
+
+
 def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path: str) -> list[case.Case]:
-    """One sweep point of a layer case or a ``model:`` case: validated, one Case per device
-    (none when it has a problem; the problems are in ``ck``)."""
+    """One sweep point of a layer case or a ``model:`` case: validated, one Case per device and
+    mode (none when it has a problem; the problems are in ``ck``)."""
     before = len(ck.problems)
     is_model = "model" in raw
     part = _model_part(ck, raw) if is_model else _layer_part(ck, raw)
@@ -109,6 +122,7 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
     dtypes, what = (ml.MODEL_DTYPES, "dtype for a model case") if is_model else (tuple(layers.DTYPES), "dtype")
     dtype = ck.choice(raw, "dtype", "dtype", dtypes, what) if "dtype" in raw else "float32"
     devices = _check_devices(ck, raw)
+    modes = _check_modes(ck, raw) if not is_model else [execution.DEFAULT.value]
     seed = zlib.crc32(case.legacy_point_id(base_id, point).encode()) & 0x7FFFFFFF
     if "seed" in raw:
         seed = ck.integer(raw, "seed", "seed", 0)
@@ -135,8 +149,8 @@ def case_from_point(ck: Checker, raw: LineDict, base_id: str, point: tuple, path
     limits = {key: ck.limits[key] for key in raw.get("limits") or {}}  # validated by check_limits
     return [case.Case(base_id=base_id, path=path, line=raw.line, about=about, dtype=dtype, device=device,
                       seed=seed, expect=expect, tolerance=tolerance, requires=requires, sweep_point=point,
-                      limits=limits, **fields)
-            for device in devices]
+                      limits=limits, mode=mode, **fields)
+            for device in devices for mode in modes]
 
 
 # What a swept value must be: the case id spells it (case.spell).

@@ -64,6 +64,7 @@ from .. import keras_api as api
 from .. import kernels, layers
 from .. import model_layers as ml
 from ..case import ID_WORD
+from ..modes import MODES
 from .expand import ID_VALUE
 from .expect import LOOSE_TOLERANCE
 from .keys import (BACKENDS, CALLS_KEYS, CASE_KEYS, EMBEDDING_DATA, EMBEDDING_INPUT_AXES, EMBEDDING_INPUT_KEYS,
@@ -93,6 +94,8 @@ CASE_KEY_ABOUT = {
     "weights": "keras (default: Keras's initializers under the case seed), random, or {kernel: ..., ...}",
     "dtype": "the dtype policy (float32 by default)",
     "devices": "[cpu] by default; [cpu, gpu] makes one case per device",
+    "modes": "how the layer is executed: [eager] by default; [eager, function, xla, predict, symbolic] "
+             "makes one case per mode",
     "seed": "optional; by default derived from the case id, never from run order",
     "training": "true runs the layer in training mode (dropout masks are recovered, not predicted)",
     "calls": "stateful layers: consecutive calls, reset_state() before the calls listed in reset_before",
@@ -391,6 +394,7 @@ def _sweep_value() -> Schema:
 def _case(model: bool) -> Schema:
     """A layer case, or a ``model:`` case (which takes only MODEL_CASE_KEYS)."""
     devices = {"enum": list(api.DEVICES)}
+    modes = {"enum": list(MODES)}
     schemas = {
         "id": {"type": "string", "pattern": _whole(ID_PATTERN.pattern), "patternErrorMessage": f"an id {ID_RULE}"},
         "about": {"type": "string"},
@@ -405,6 +409,7 @@ def _case(model: bool) -> Schema:
         "weights": _weights(),
         "dtype": {"enum": list(ml.MODEL_DTYPES if model else layers.DTYPES)},
         "devices": {"anyOf": [devices, {"type": "array", "minItems": 1, "items": devices}]},
+        "modes": {"anyOf": [modes, {"type": "array", "minItems": 1, "items": modes}]},
         "seed": _integer(0),
         "training": {"type": "boolean"},
         "calls": _object(_properties(CALLS_KEYS, {

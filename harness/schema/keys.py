@@ -5,7 +5,7 @@ import re
 
 FILE_KEYS = ("cases",)  # the top level of a case file
 CASE_KEYS = ("id", "about", "layer", "model", "input", "mask", "mask_via", "initial_state", "weights",
-             "dtype", "devices", "seed", "training", "calls", "sweep", "expect", "tolerance",
+             "dtype", "devices", "modes", "seed", "training", "calls", "sweep", "expect", "tolerance",
              "requires", "limits")
 # A case with ``model:`` (a whole Sequential) takes only these.
 MODEL_CASE_KEYS = ("id", "about", "model", "input", "dtype", "devices", "seed", "sweep", "expect",
@@ -46,7 +46,7 @@ LIMIT_KEYS = tuple(LIMIT_DEFAULTS)
 ID_PATTERN = re.compile(r"[a-z0-9_-]+")  # fullmatch it: "^...$" lets a trailing newline through
 ID_RULE = "may hold only a-z, 0-9, '_' and '-'"  # what ID_PATTERN says, as messages say it
 # Case keys a sweep may not change (a sweep path starts at any other case key).
-UNSWEPT_KEYS = ("id", "sweep", "about", "limits")
+UNSWEPT_KEYS = ("id", "sweep", "about", "limits", "modes")
 # Sections a sweep may reach into, and the keys each one has.
 SECTION_KEYS = {"input": INPUT_KEYS, "mask": MASK_KEYS, "calls": CALLS_KEYS,
                 "requires": REQUIRES_KEYS, "expect": EXPECT_KEYS}

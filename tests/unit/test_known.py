@@ -94,7 +94,7 @@ def test_an_entry_replaces_both_expectations():
 
 @pytest.mark.parametrize("row, message", [
     ("  - {about: x, flavor: jax, skip: y}", "t.yaml:2: known[0].flavor: unknown key (expected one of about, "
-                                              "flavour, keras, device, dtype, cases, markers, mismatch, error, "
+                                              "flavour, keras, device, dtype, mode, cases, markers, mismatch, error, "
                                               "skip, agree)"),
     ("  - {flavour: jax, skip: y}", "t.yaml:2: known[0].about: is required: what differs and why, naming the "
                                      "Keras source or issue"),

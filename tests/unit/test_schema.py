@@ -30,7 +30,7 @@ def case(layer: str = LSTM, input: str = INPUT, extra: str = "") -> str:
 
 
 
-CASE_KEYS = ("id, about, layer, model, input, mask, mask_via, initial_state, weights, dtype, devices, seed, "
+CASE_KEYS = ("id, about, layer, model, input, mask, mask_via, initial_state, weights, dtype, devices, modes, seed, "
              "training, calls, sweep, expect, tolerance, requires, limits")
 PWNED = "PWNED_MARKER"  # replaced by a path under tmp_path
 

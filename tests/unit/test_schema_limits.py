@@ -138,8 +138,8 @@ HOSTILE = {
     "long_key_echoed": (
         case(extra="    " + "k" * 500 + ": 1\n"),
         ["c.yaml:5: case 'c1': " + "k" * 57 + "...: unknown key (expected one of id, about, layer, model, input, "
-         "mask, mask_via, initial_state, weights, dtype, devices, seed, training, calls, sweep, expect, tolerance, "
-         "requires, limits, got '" + "k" * 55 + "...' (500 characters))"]),
+         "mask, mask_via, initial_state, weights, dtype, devices, modes, seed, training, calls, sweep, expect, "
+         "tolerance, requires, limits, got '" + "k" * 55 + "...' (500 characters))"]),
     "long_duplicate_key": (
         case(extra="    ? " + "k" * 500 + "\n    : 1\n    ? " + "k" * 500 + "\n    : 2\n"),
         ["c.yaml:7: invalid YAML: duplicate key '" + "k" * 57 + "...' (first at line 5)"]),

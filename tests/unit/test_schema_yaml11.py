@@ -144,8 +144,8 @@ def test_yaml11_keys_stay_strings(tmp_path):
     """YAML 1.1 makes the key ``on:`` a True; here it is the word, so the message names it."""
     assert problems(tmp_path, case(extra="    on: 1\n")) == [
         "c.yaml:5: case 'c1': on: unknown key (expected one of id, about, layer, model, input, mask, mask_via, "
-        "initial_state, weights, dtype, devices, seed, training, calls, sweep, expect, tolerance, requires, limits, "
-        "got 'on')"]
+        "initial_state, weights, dtype, devices, modes, seed, training, calls, sweep, expect, tolerance, requires, "
+        "limits, got 'on')"]
 
 
 def test_true_false_and_decimals_still_load(tmp_path):
