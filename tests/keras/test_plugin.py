@@ -150,7 +150,7 @@ import os
 from harness import case
 
 _real = case.case_id
-case.case_id = lambda base_id, point, device: _real(base_id, point, device + str(os.getpid()))
+case.case_id = lambda base_id, point, device, mode="eager": _real(base_id, point, device + str(os.getpid()), mode)
 """)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     assert "Different tests were collected between" in result.stdout.str() + result.stderr.str()

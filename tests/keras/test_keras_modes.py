@@ -1,5 +1,5 @@
 """Each execution mode drives the layer the way it says (harness/keras_modes.py), under the
-flavour this process runs (``pytest --keras F tests/keras/test_modes.py`` for the others)."""
+flavour this process runs (``pytest --keras F tests/keras/test_keras_modes.py`` for the others)."""
 from __future__ import annotations
 
 import numpy as np
