@@ -9,7 +9,6 @@ code reuses them; a new signature (the first call's initial states) makes a new 
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -32,6 +31,20 @@ class Feed(NamedTuple):
     static_batch: bool  # the batch is part of the layer (stateful): keras.Input needs it
 
 
+def _kwargs(feed: Feed, mask, states) -> dict:
+    """The layer call's keyword arguments: training, the first call's states, the mask (tensors)."""
+    kwargs: dict[str, Any] = {"training": True} if feed.training else {}
+    if states is not None:
+        kwargs["initial_state"] = states
+    if mask is not None:
+        kwargs["mask"] = mask
+    return kwargs
+
+
+def _states(feed: Feed, initial_state):
+    return [session.to_tensor(s, feed.dtype) for s in initial_state] if initial_state is not None else None
+
+
 def _eager(layer, feed: Feed) -> Call:
     mask = session.to_tensor(feed.mask) if feed.mask is not None else None
 
@@ -39,38 +52,23 @@ def _eager(layer, feed: Feed) -> Call:
         tensor = session.to_tensor(x, feed.dtype)
         if feed.masking is not None:
             tensor = feed.masking(tensor)
-        return layer(tensor, **_kwargs(feed, mask, initial_state))
+        return layer(tensor, **_kwargs(feed, mask, _states(feed, initial_state)))
     return call
-
-
-def _kwargs(feed: Feed, mask, initial_state) -> dict:
-    kwargs: dict[str, Any] = {"training": True} if feed.training else {}
-    if initial_state is not None:
-        kwargs["initial_state"] = [session.to_tensor(s, feed.dtype) for s in initial_state]
-    if mask is not None:
-        kwargs["mask"] = mask
-    return kwargs
 
 
 def _tf_function(layer, feed: Feed, jit_compile: bool) -> Call:
     import tensorflow as tf  # noqa: PLC0415 - the backend itself (TensorFlow or tf_keras), already imported
 
-    def body(tensor, mask, initial_state):
+    def body(tensor, mask, states):
         if feed.masking is not None:
             tensor = feed.masking(tensor)
-        kwargs = {"training": True} if feed.training else {}
-        if initial_state is not None:
-            kwargs["initial_state"] = initial_state
-        if mask is not None:
-            kwargs["mask"] = mask
-        return layer(tensor, **kwargs)
+        return layer(tensor, **_kwargs(feed, mask, states))
 
     traced = tf.function(body, jit_compile=jit_compile)
     mask = session.to_tensor(feed.mask) if feed.mask is not None else None
 
     def call(x, initial_state):
-        states = [session.to_tensor(s, feed.dtype) for s in initial_state] if initial_state is not None else None
-        return traced(session.to_tensor(x, feed.dtype), mask, states)
+        return traced(session.to_tensor(x, feed.dtype), mask, _states(feed, initial_state))
     return call
 
 
@@ -89,7 +87,7 @@ def _jax_jit(layer, feed: Feed) -> Call:
     def call(x, initial_state):
         tensors = {"mask": mask} if mask is not None else {}
         if initial_state is not None:
-            tensors["initial_state"] = [session.to_tensor(s, feed.dtype) for s in initial_state]
+            tensors["initial_state"] = _states(feed, initial_state)
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
         out, updated = jitted(trainable, non_trainable, session.to_tensor(x, feed.dtype), tensors)
@@ -125,7 +123,7 @@ def _graph(keras, layer, feed: Feed, x: np.ndarray, initial_state) -> _Graph:
         kwargs["initial_state"] = states
     outputs = layer(tensor, **kwargs)
     flat = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    shapes = tuple(tuple(getattr(t.shape, "as_list", lambda s=t.shape: s)()) for t in flat)
+    shapes = tuple(tuple(t.shape) for t in flat)
     return _Graph(keras.Model(inputs, outputs), shapes)
 
 
@@ -155,7 +153,7 @@ class GraphCall:
         if self.predict:
             return graph.model.predict(feeds, batch_size=len(x), verbose=0)
         tensors = [session.to_tensor(f, str(f.dtype)) for f in feeds]
-        return graph.model(tensors, training=self.feed.training) if self.feed.training else graph.model(tensors)
+        return graph.model(tensors, training=self.feed.training)
 
 
 def make_call(mode: str, keras, layer, feed: Feed) -> Call:
@@ -167,6 +165,4 @@ def make_call(mode: str, keras, layer, feed: Feed) -> Call:
         return GraphCall(keras, layer, feed, predict=mode == Mode.PREDICT)
     if keras.backend.backend() == "jax":
         return _jax_jit(layer, feed)
-    if "tensorflow" not in sys.modules:  # modes.unavailable refuses the others first
-        raise Unsupported(f"mode {mode}: needs TensorFlow or jax")
     return _tf_function(layer, feed, jit_compile=mode == Mode.XLA)
