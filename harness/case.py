@@ -144,6 +144,11 @@ class ErrorSpec:
     type: str
     match: str = ""
 
+    def matches(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this exception: its type or a base class by name, its message by regex."""
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        return self.type in names and re.search(self.match, str(exc)) is not None
+
 
 @dataclass(frozen=True)
 class MismatchSpec:

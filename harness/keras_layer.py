@@ -17,7 +17,7 @@ import numpy as np
 
 from . import kernel_watch, kernels, keras_modes, layers, modes, session
 from . import keras_api as api
-from .case import Case, OutputKey
+from .case import Case, ErrorSpec, OutputKey
 from .errors import HarnessError, KerasRaised, Unsupported
 from .modes import Mode
 
@@ -90,28 +90,30 @@ MISSING_FEATURE = re.compile(r"Unrecognized keyword arguments passed to \w+|Coul
                              r"function identifier")
 
 
-def _construct(keras, cls: str, kwargs: dict, may_skip: bool = True):
-    """The layer; where Keras lacks what the case sets, a skip (``may_skip``: the case does not
-    expect that error, which then stays its verdict)."""
+def _construct(keras, cls: str, kwargs: dict, expected: ErrorSpec | None = None):
+    """The layer; where Keras lacks what the case sets, a skip, unless that very error is the one
+    the case ``expected`` (then it stays the verdict).  A case that expects another error cannot
+    see it on a Keras without the feature, so it skips too."""
     try:
         with keras_call("building the layer"):
             return getattr(keras.layers, cls)(**kwargs)
     except KerasRaised as raised:
-        if may_skip and isinstance(raised.original, ValueError) and MISSING_FEATURE.search(str(raised.original)):
+        missing = isinstance(raised.original, ValueError) and MISSING_FEATURE.search(str(raised.original))
+        if missing and not (expected is not None and expected.matches(raised.original)):
             raise Unsupported(f"Keras {keras.__version__} lacks what the case sets: {raised.original}") from None
         raise
 
 
-def build_layer(spec: dict, dtype: str, seed: int, may_skip: bool = True):
+def build_layer(spec: dict, dtype: str, seed: int, expected: ErrorSpec | None = None):
     """The Keras layer a case describes; initializers named by the case, biases random by default.
-    ``may_skip``: an argument or activation this Keras lacks skips the case (not for a case that
-    expects Keras to raise: then that error is its verdict)."""
+    An argument or activation this Keras lacks skips the case, unless that error is the one the
+    case ``expected`` (_construct)."""
     keras = session.keras()
     cls = spec["class"]
     if cls == "Bidirectional":
         backward = spec.get("backward_layer")
-        inner = build_layer(spec["layer"], dtype, seed, may_skip)
-        back = build_layer(backward, dtype, seed + 1, may_skip) if backward else None
+        inner = build_layer(spec["layer"], dtype, seed, expected)
+        back = build_layer(backward, dtype, seed + 1, expected) if backward else None
         with keras_call("building the layer"):
             return keras.layers.Bidirectional(inner, merge_mode=spec.get("merge_mode", "concat"),
                                               backward_layer=back, dtype=dtype)
@@ -124,7 +126,7 @@ def build_layer(spec: dict, dtype: str, seed: int, may_skip: bool = True):
                 kwargs[key] = _initializer(keras, kwargs[key])
         if "bias_initializer" not in spec:
             kwargs["bias_initializer"] = keras.initializers.RandomUniform(*BIAS_RANGE, seed=seed)
-    return _construct(keras, cls, {"dtype": dtype, **kwargs}, may_skip)
+    return _construct(keras, cls, {"dtype": dtype, **kwargs}, expected)
 
 
 def symbolic_shapes(keras, layer, shape: tuple, dtype: str) -> tuple[tuple[tuple[int | None, ...], ...] | None, str]:
@@ -208,7 +210,7 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
     outputs: dict[OutputKey, np.ndarray] = {}
     devices, problem = set(), ""
     with session.device_scope(case.device), kernel_watch.watch() as watched:
-        layer = build_layer(dict(case.layer), case.dtype, case.seed, may_skip=case.expect.error is None)
+        layer = build_layer(dict(case.layer), case.dtype, case.seed, case.expect.error)
         with keras_call("building the layer"):
             if weights is not None or case.mode != Mode.EAGER:  # a traced call or a graph needs it built
                 layer.build(swap(inputs[0]).shape)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.case import ErrorSpec
 from harness.errors import KerasRaised, Unsupported
 from harness.keras_layer import _construct
 
@@ -33,4 +34,12 @@ def test_any_other_error_stays_what_keras_raised():
 def test_a_case_that_expects_the_error_keeps_it_as_its_verdict():
     keras = fake_keras("Unrecognized keyword arguments passed to LSTM: {'time_major': True}")
     with pytest.raises(KerasRaised):
-        _construct(keras, "GRU", {"time_major": True}, may_skip=False)
+        _construct(keras, "GRU", {"time_major": True},
+                   ErrorSpec("ValueError", "Unrecognized keyword arguments passed to LSTM"))
+
+
+def test_a_case_that_expects_another_error_skips_where_the_feature_is_missing():
+    # Keras 3.1 has no use_cudnn: the use_cudnn error the case expects cannot happen there.
+    keras = fake_keras("Unrecognized keyword arguments passed to GRU: {'use_cudnn': True}")
+    with pytest.raises(Unsupported, match="lacks what the case sets"):
+        _construct(keras, "GRU", {"use_cudnn": True}, ErrorSpec("ValueError", "use_cudnn=True was specified"))
