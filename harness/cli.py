@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, check_model, diff, flavours, golden, layers, progress, report, schema
+from . import __version__, check_model, diff, explain, flavours, golden, layers, plot, port, progress, report, schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--device", choices=("cpu", "gpu"),
                      help="rerun the recorded cases on this device (record on one, verify on the other)")
     ver.add_argument("--json", metavar="FILE", help=json_help)
+    for p in (run, ver):
+        p.add_argument("--plot", metavar="DIR",
+                       help="draw each failing case's error by timestep as DIR/<case>.png (needs keras-equiv[plot])")
+    port.add_arguments(command("diagnose", help="does your own port of a recorded case agree with Keras, and if "
+                                                "not, where and which layout mistake explains it"))
     for p in (run, rec, ver):
         p.add_argument("--keras", choices=flavours.FLAVOURS, metavar="FLAVOUR",
                        help="which Keras runs the cases: tensorflow (default), jax, torch (Keras 3 backends) "
@@ -107,8 +112,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="fail gpu cases when no GPU is visible instead of skipping them")
     check_model.add_arguments(command(
         "check-model", codes=False, help="check every recurrent layer of a saved model (.keras or legacy .h5)"))
-    show = command("show", codes=False, help="the expanded case, its layer, weight shapes and parameter formula")
+    show = command("show", codes=False, help="the expanded case, its layer, weight shapes and parameter formula, "
+                                              "and the weight layout: gate blocks, states, step equations")
     show.add_argument("case_id", metavar="ID")
+    show.add_argument("--json", dest="show_json", action="store_true",
+                      help="print the layout as strict JSON instead: one object per case, one per line")
     return parser
 
 
@@ -154,8 +162,13 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         check_output_path("--out", args.out, stdout_ok=False)
     if args.command in KERAS_COMMANDS:
         _select_flavour(getattr(args, "keras", None))
+    plot_dir = getattr(args, "plot", None)
+    if plot_dir:
+        _check_plot_dir(plot_dir)
     if args.command == "show":
-        return _show(args.case_id)
+        return _show(args.case_id, args.show_json)
+    if args.command == "diagnose":
+        return port.main(args, _write_json, plot.plot_case)
     if args.command == "diff":
         return diff.main(args.first, args.second)
     if args.command == "schema":
@@ -168,7 +181,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
                                                          getattr(args, "keras", None))}
         out, color = _human_stream(json_path)
         return _run([job.case for job in jobs.values()], json_path, False, RunOptions(),
-                    runner=lambda case, options: run_golden(jobs[case.id], options, runner), out=out, color=color)
+                    runner=lambda case, options: run_golden(jobs[case.id], options, runner), out=out, color=color,
+                    plot_dir=plot_dir)
     _check_targets(args.targets)
     cases = select(args.targets, args.keyword, args.device, args.marks, args.mode)
     options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
@@ -195,7 +209,7 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
     # An injected runner (tests) runs here; run_case goes to the worker processes.
     workers = args.workers if runner is run_case else 0
     return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color, workers=workers,
-                timeout=args.timeout)
+                timeout=args.timeout, plot_dir=plot_dir)
 
 
 def _human_stream(json_path: str | None):
@@ -215,6 +229,18 @@ def _check_targets(targets: Sequence[str]) -> None:
         if folder.is_dir() and not schema.find_case_files([folder]):
             raise UsageError(f"{folder}: no case files (*.yaml, *.yml) in this folder")
 
+
+
+def _check_plot_dir(folder: str) -> None:
+    """--plot: matplotlib is installed and DIR is (or can be made) a folder, before any case runs."""
+    plot.pyplot()
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--plot {folder}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--plot {folder}: cannot be made ({exc.strerror})") from None
 
 
 def _write_json(json_path: str, text: str) -> None:
@@ -250,7 +276,7 @@ def _in_process(cases, runner: Runner, options: RunOptions):
 
 
 def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runner: Runner = run_case,
-         out=None, color: bool = False, workers: int = 0, timeout: float = 0.0) -> int:
+         out=None, color: bool = False, workers: int = 0, timeout: float = 0.0, plot_dir: str | None = None) -> int:
     """Run the cases with ``runner`` (here, or in ``workers`` processes), a row each as they finish,
     then _report in case order.  Ctrl-C (or stdout closing) stops the loop: the summary covers what
     ran, the JSON says "complete": false, exit 130."""
@@ -280,16 +306,20 @@ def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runn
     results = [done[i] for i in sorted(done)]
     if stopped:
         print(f"\ninterrupted: {len(results)} of {len(cases)} cases ran", file=out)
-    code = _report(results, json_path, start, out, complete=not stopped)
+    code = _report(results, json_path, start, out, complete=not stopped, plot_dir=plot_dir)
     return INTERRUPTED if stopped else code
 
 
-def _report(results, json_path: str | None, start: float, out=None, complete: bool = True) -> int:
-    """Failure details, the summary, the JSON report; the exit code."""
+def _report(results, json_path: str | None, start: float, out=None, complete: bool = True,
+            plot_dir: str | None = None) -> int:
+    """Failure details (with --plot, each diagnosed failure's picture), the summary, the JSON report; the exit code."""
     out = sys.stdout if out is None else out
     failed = [r for r in results if r.verdict.failed]
     for result in failed:
         print("\n" + report.failure_text(result), file=out)
+        if plot_dir and result.findings is not None:
+            path = plot.plot_case(plot_dir, result.case.id, result.findings.timesteps, result.findings.first_on_axis)
+            print(f"  plot:       {path}", file=out)
     print("\n" + report.summary(results, time.perf_counter() - start), file=out, flush=True)
     if json_path:
         _write_json(json_path, report.to_json(results, complete=complete))
@@ -318,11 +348,15 @@ def _record(cases, out: str, force: bool, options: RunOptions, runner: Runner = 
     return 1 if failed else 0
 
 
-def _show(case_id: str) -> int:
+def _show(case_id: str, as_json: bool = False) -> int:
     for case in select([case_id]):
+        if as_json:
+            print(json.dumps(explain.to_json(explain.explain_case(case)), allow_nan=False))
+            continue
         if case.model:
             print(f"{case.id}  ({case.path}:{case.line})\n  model:     {api.describe_model(case.model)}")
             print(f"  input:     {case.input}\n  expect:    {case.expect}")
+            print("\n".join(explain.render(explain.explain_case(case))))
             continue
         cfg = api.with_defaults(case.layer)
         count, formula = layers.param_formula(cfg, case.input.features)
@@ -340,6 +374,7 @@ def _show(case_id: str) -> int:
         print(f"  params:    {formula} = {count}")
         print(f"  dtype:     {case.dtype}  device: {case.device}  seed: {case.seed}")
         print(f"  expect:    {case.expect}")
+        print("\n".join(explain.render(explain.explain_case(case))))
     return 0
 
 

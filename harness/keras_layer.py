@@ -55,6 +55,9 @@ class KerasRun:
     symbolic: tuple[tuple[int | None, ...], ...] | None = None
     symbolic_problem: str = ""
     symbolic_batch: int | None = None  # the batch those shapes were computed for (a stateful graph's)
+    # The built layer, for the diagnosis of a failing case (its cell driven step by step); never kept in
+    # a CaseResult (runner.py drops it), so results stay plain data across worker processes.
+    layer: Any = field(default=None, compare=False, repr=False)
 
 
 def _initializer(keras, value: Any):
@@ -254,4 +257,4 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
                     device=devices.pop() if len(devices) == 1 else "+".join(sorted(devices)),
                     kernel=seen or predicted.kernel, versions=session.versions(), predicted=predicted,
                     observed=seen, tf32=tf32, problem=problem, symbolic=symbolic, symbolic_problem=symbolic_problem,
-                    symbolic_batch=symbolic_batch)
+                    symbolic_batch=symbolic_batch, layer=layer)

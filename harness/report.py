@@ -12,6 +12,7 @@ import numpy as np
 from . import __version__, layers
 from . import keras_api as api
 from .compare import Comparison, Issue
+from .diagnosis import findings
 from .result import CaseResult, Pass, Verdict
 from .table import format_table
 from .tolerances import DEFAULT_TOLERANCE
@@ -169,6 +170,10 @@ def failure_text(result: CaseResult) -> str:
             lines.append(f"    max abs:    {comp.max_abs:.3g} at {at}   max rel: {comp.max_rel:.3g}")
             lines.append(f"    worst {len(comp.worst)} of {comp.n_bad or comp.n_total}:")
             lines += worst_table(comp.worst, "      ")
+    if result.findings is not None:
+        lines += ["  " + line for line in findings.lines(result.findings)]
+    if result.diagnosis_problem:
+        lines.append(f"  diagnosis:  {result.diagnosis_problem}")
     lines.append(f"  reproduce:  {reproduce(result)}")
     return "\n".join(lines)
 
@@ -306,7 +311,12 @@ def to_json(results: list[CaseResult], complete: bool = True) -> str:
       closest to or furthest over its tolerance: ``output``, ``against``, ``max_abs``,
       ``max_rel``, ``index`` (its worst element), ``max_abs_index``, ``allowance_used``
       (err / allowed at the worst element; over 1 failed), ``atol``, ``rtol``, ``source``),
-      ``checks`` (``name``, ``passed``, ``detail`` of every check), ``versions``.
+      ``checks`` (``name``, ``passed``, ``detail`` of every check), ``diagnosis`` (null, or for a
+      failing layer case: ``timesteps`` (per output: ``ratios``, the worst err / allowed at each
+      timestep, ``first_over``, ``row``), ``divergences`` (per direction and call: ``timestep``,
+      ``step``, ``row``, ``output``, ``finding`` none | cell | sequence | outputs, ``cell_agrees``,
+      ``gate``, ``gate_change``, ``fits``), ``layouts`` (the layout hypotheses that reproduce the
+      outputs), ``closest_layout``, ``layout_verdict``), ``versions``.
     Numbers that can be non-finite (``max_abs``, ``max_rel``, ``allowance_used``, ``atol``,
     ``rtol``) are then the strings "nan", "inf" or "-inf": the document never holds NaN or Infinity.
     """
@@ -320,6 +330,7 @@ def to_json(results: list[CaseResult], complete: bool = True) -> str:
             "kernel": r.kernel, "path": r.case.path, "line": r.case.line, "reproduce": reproduce(r),
             "worst": _worst_json(r.worst),
             "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in r.checks],
+            "diagnosis": findings.to_json(r.findings) if r.findings is not None else None,
             "versions": dict(r.versions),
         })
     counts = Counter(r.verdict for r in results)

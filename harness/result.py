@@ -80,6 +80,8 @@ class CaseResult:
     arrays: object = None  # data.Arrays, kept only with RunOptions(keep=True): what golden files record
     keras_run: object = None  # keras_layer.KerasRun, kept likewise
     reproduce: str = ""  # the command that reruns this case, when not `keras-equiv run PATH::ID` (golden verify)
+    findings: object = None  # diagnosis.findings.Findings: why a failing layer case disagrees (None: not diagnosed)
+    diagnosis_problem: str = ""  # the diagnosis itself raised (a harness bug, shown with the failure)
 
     @property
     def failures(self) -> list[Check]:

@@ -15,12 +15,15 @@ from typing import NamedTuple
 
 from packaging.specifiers import SpecifierSet
 
-from . import checks, data, flavours, golden, keras_layer, keras_model, layers, session
+from . import checks, data, flavours, golden, keras_cell, keras_layer, keras_model, layers, session, tolerances
 from . import keras_api as api
 from .case import Case, OutputKey
+from .compare import Issue
+from .diagnosis import findings
+from .diagnosis.divergence import Direction
 from .errors import GoldenError, KerasRaised, NoGPU, Unsupported
 from .reference import recurrent, sequential
-from .result import CaseResult, Check, Verdict
+from .result import CaseResult, Check, Side, Verdict
 
 
 class RunOptions(NamedTuple):
@@ -146,7 +149,7 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
         case, arrays.inputs, arrays.mask, arrays.initial_state, arrays.weights, options.tf32))
     if isinstance(run, KerasRaised):
         return _raised(case, run, keras_seconds)
-    kept = {"arrays": arrays, "keras_run": run} if options.keep else {}
+    kept = {"arrays": arrays, "keras_run": dataclasses.replace(run, layer=None)} if options.keep else {}
     fields = dict(keras_seconds=keras_seconds, device=run.device, kernel=run.kernel, versions=run.versions, **kept)
     if case.expect.error:
         return _verdict(case, checks.expected_error(case, None), **fields)
@@ -178,7 +181,41 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
     found += checks.params(case, cfg, run.params)
     found += checks.golden(case, run.outputs, arrays.golden_outputs or {}, options.tf32)
     found += checks.expected_values(case, run.outputs, expected, options.tf32)
-    return _verdict(case, found, reference_seconds=reference_seconds, **fields)
+    result = _verdict(case, found, reference_seconds=reference_seconds, **fields)
+    if ref is recurrent and _diagnosable(result):  # a planted-bug reference is not the one the diagnosis runs
+        result = _diagnosed(result, cfg, fed, fed_init, arrays.mask, run, expected, options)
+    return result
+
+
+def _diagnosable(result: CaseResult) -> bool:
+    """A failed case whose outputs Keras returned in the reference's shapes but with other values."""
+    if result.verdict != Verdict.FAIL or result.case.training:
+        return False
+    comps = [c.comparison for c in result.failures if c.comparison is not None and c.side == Side.KERAS]
+    return any(c.issue == Issue.VALUES for c in comps) and all(c.issue in (Issue.VALUES, Issue.NONE) for c in comps)
+
+
+def _diagnosed(result: CaseResult, cfg: dict, fed: list, fed_init, mask, run, expected, options: RunOptions):
+    """The result with its Findings: error by timestep, first divergence (Keras's own cell driven on
+    the reference's states) and the layout hypotheses (harness/diagnosis/findings.py)."""
+    case = result.case
+    try:
+        cell = cell_steps(run.layer, cfg) if run.layer is not None else None
+        found = findings.diagnose(cfg, fed, run.weights, run.outputs, expected,
+                                  lambda key: tolerances.resolve(case, key, options.tf32), mask=mask,
+                                  initial_state=fed_init, cell_step=cell,
+                                  reset_before=case.calls.reset_before if case.calls else ())
+    except Exception as exc:  # noqa: BLE001 - the verdict stands; the diagnosis's own bug is shown beside it
+        return dataclasses.replace(result, diagnosis_problem=f"harness bug in the diagnosis: {type(exc).__name__}: "
+                                                             f"{exc}\n{traceback.format_exc()}")
+    return dataclasses.replace(result, findings=found)
+
+
+def cell_steps(layer, cfg: dict):
+    """Keras's own cell of a layer (one per direction of a Bidirectional), one step at a time."""
+    if not layers.is_bidirectional(cfg):
+        return keras_cell.cell_step(layer)
+    return {d: keras_cell.cell_step(layer, d) for d in Direction}
 
 
 def _run_model(case: Case, options: RunOptions, ref: ModuleType, keras_cache: dict | None,

@@ -129,6 +129,16 @@ def test_show_prints_formula_and_weight_shapes(tmp_path, capsys, monkeypatch):
     # 4*(F*U + U*U + U) = 4*(6 + 9 + 3) = 72; output (batch 2, units 3)
     assert "  params:    4*(F*U + U*U + U) = 4*(2*3 + 3*3 + 3) = 72\n" in out
     assert '  outputs:   {"output": [2, 3]}\n' in out
+    # the layout: LSTM gates [i, f, c, o], U=3 columns each (§1)
+    assert ("    kernel            (2, 12)  kernel[:, 0:3] = i (input gate)   kernel[:, 3:6] = f (forget gate)   "
+            "kernel[:, 6:9] = c (cell candidate)   kernel[:, 9:12] = o (output gate)\n") in out
+    assert "    c_t = f * c + i * c_hat\n    h_t = o * tanh(c_t)\n" in out
+    assert "  states:    [h, c] " in out
+    assert main(["show", "--json", "shown-lstm"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    obj = json.loads(line)
+    assert obj["id"] == "shown-lstm[cpu]" and [w["shape"] for w in obj["layer"]["cells"][0]["weights"]] == [
+        [2, 12], [3, 12], [12]]
 
 
 def test_unknown_id_is_a_usage_error_with_a_suggestion(tmp_path, capsys, monkeypatch):
