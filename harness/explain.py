@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from . import keras_api as api
 from . import layers, model_layers
 from .case import Case
+from .report import plural
 
 
 class Use(str, Enum):
@@ -362,7 +363,7 @@ def _layout_lines(layout: Layout, indent: str) -> list[str]:
         label = f"{cell.role.value}:" if bidi else "layout:"
         where = f", weights {cell.weights_key}.*" if cell.weights_key else ""
         back = ", go_backwards" if cell.go_backwards else ""
-        lines.append(f"{indent}{label:<10} {cell.layer_class}, {cell.units} units{back}{where}: "
+        lines.append(f"{indent}{label:<10} {cell.layer_class}, {plural(cell.units, 'unit')}{back}{where}: "
                      "get_weights() order, gate blocks along the last axis")
         lines += _weight_lines(cell.weights, indent + "  ")
         lines += [f"{indent}  {e}" for e in cell.equations]

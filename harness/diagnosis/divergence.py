@@ -120,7 +120,7 @@ class Divergence(NamedTuple):
             detail = "a loop, mask, reversal or state-carry bug"
         else:
             why = f"{self.output} differs ({size})"
-            detail = "no cell given to tell a cell bug from a sequence bug"
+            detail = "no cell was driven (a port gives outputs only), so a cell bug and a sequence bug look alike"
         line = f"{prefix}first divergence: {position}: {why}; {detail}"
         return line if len(line) <= 120 else f"{prefix}first divergence: {position}: {why};\n  {detail}"
 

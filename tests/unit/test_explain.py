@@ -280,7 +280,7 @@ def test_the_text_of_a_small_gru_layout_is_pinned():
     lines = explain.render(explain.Explained("g[cpu]", "cases/g.yaml", 1, explain.explain_layer(spec, 2)))
     gates = "{w}[{r}0:1] = z (update gate)   {w}[{r}1:2] = r (reset gate)   {w}[{r}2:3] = h (candidate)"
     assert lines == [
-        "  layout:    GRU, 1 units, go_backwards: get_weights() order, gate blocks along the last axis",
+        "  layout:    GRU, 1 unit, go_backwards: get_weights() order, gate blocks along the last axis",
         "    kernel            (2, 3)  " + gates.format(w="kernel", r=":, "),
         "    recurrent_kernel  (1, 3)  " + gates.format(w="recurrent_kernel", r=":, "),
         "    bias              (2, 3)  bias[0] = input bias (added to x_t @ kernel)   bias[1] = recurrent bias "

@@ -42,6 +42,8 @@ def test_a_port_that_zeroes_the_state_at_step_three_diverges_there_and_no_layout
     assert text[0] == "error by timestep (worst |err| / allowed; over 1 fails):"
     assert text[1].startswith("  output  err/tol by timestep  t0 0  t1 0  t2 0  t3 ")
     assert any(line.startswith("first divergence: timestep 3 (processing step 3)") for line in text)
+    assert "no cell was driven (a port gives outputs only), so a cell bug and a sequence bug look alike" in \
+        " ".join(line.strip() for line in text)
 
 
 def test_go_backwards_marks_the_divergence_on_the_outputs_axis():
