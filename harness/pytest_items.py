@@ -14,7 +14,7 @@ import _thread
 import pytest
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
-from . import runner, schema
+from . import plot, runner, schema
 from .errors import CaseFailure, CaseOverrun, CaseSchemaError
 from .markers import markers
 from .pytest_options import IDS, RESULT, TIMEOUT
@@ -165,6 +165,9 @@ class CaseItem(pytest.Item):
         if result.verdict == Verdict.SKIP:
             pytest.skip(result.message)
         if result.verdict.failed:
+            folder = self.config.getoption("keras_equiv_plot")
+            if folder and result.findings is not None:
+                plot.plot_case(folder, self.case.id, result.findings.timesteps, result.findings.first_on_axis)
             raise CaseFailure(result)
 
     def repr_failure(self, excinfo, style=None):

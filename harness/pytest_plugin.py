@@ -22,7 +22,8 @@ Options, each with a short alias that is kept while no other plugin or conftest.
 same name (the long name always works): ``--keras-equiv-device`` / ``--device`` cpu|gpu|all,
 ``--keras-equiv-mode`` / ``--mode`` eager|function|xla|predict|symbolic|all,
 ``--keras-equiv-keras`` / ``--keras`` FLAVOUR, ``--keras-equiv-require-gpu`` / ``--require-gpu``,
-``--keras-equiv-tf32`` / ``--tf32``, and ``--keras-equiv-timeout SECONDS``.
+``--keras-equiv-tf32`` / ``--tf32``, ``--keras-equiv-timeout SECONDS`` and ``--keras-equiv-plot DIR``
+(``keras-equiv run --plot``: a PNG per diagnosed failure).
 
 Per-case time limit: ``--keras-equiv-timeout SECONDS`` (or the ini option
 ``keras_equiv_timeout``; 0, the default, is no limit).  A watchdog thread sends SIGINT to the
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import pytest
 
-from . import flavours, schema
+from . import flavours, plot, schema
 from .errors import HarnessError
 from .markers import MARKERS
 from .modes import ALL as ALL_MODES
@@ -66,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keras-equiv-timeout", dest="keras_equiv_timeout", type=float, default=None,
                     metavar="SECONDS", help="fail a case that runs longer than this (0: no limit; "
                                             "default: the keras_equiv_timeout ini option)")
+    group.addoption("--keras-equiv-plot", dest="keras_equiv_plot", default=None, metavar="DIR",
+                    help="draw each diagnosed failing case's error by timestep as DIR/<case>.png "
+                         "(needs keras-equiv[plot])")
     ALIASES[parser] = aliases
     parser.addini("keras_equiv_paths", type="args", default=list(DEFAULT_PATHS),
                   help="glob patterns, relative to the rootdir, of the files that may be keras-equiv "
@@ -104,6 +108,11 @@ def pytest_configure(config: pytest.Config) -> None:
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[TIMEOUT] = timeout_of(config)
+    if config.getoption("keras_equiv_plot"):
+        try:
+            plot.pyplot()  # matplotlib importable before any case runs
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[PATTERNS] = [glob_regex(p) for p in config.getini("keras_equiv_paths")]
     # In an xdist worker: gwN -> CUDA_VISIBLE_DEVICES=N mod GPUs; nothing in the controller or without xdist.
     flavours.pin_worker_gpu(getattr(config, "workerinput", {}).get("workerid"))

@@ -94,3 +94,32 @@ def test_plot_refuses_a_file_as_its_folder(tmp_path, capsys, flag):
     target.write_text("")
     assert main(["run", CASE, flag, str(target)]) == 2
     assert f"--plot {target}: not a folder" in capsys.readouterr().err
+
+
+# A case Keras fails by its summation order alone: float64 with a tolerance of zero (float64, so the
+# ill-conditioning refusal does not apply), diagnosed like any failing case.
+EXACT = """
+cases:
+  - id: exact-gru
+    layer: {class: GRU, units: 4, return_sequences: true}
+    input: {batch: 3, timesteps: 6, features: 5}
+    dtype: float64
+    tolerance: {atol: 0.0, rtol: 0.0}
+"""
+
+
+@pytest.fixture
+def keras_loaded():
+    """Keras imported before pytester snapshots sys.modules (importing TensorFlow twice aborts)."""
+    pytest.importorskip("keras")
+
+
+def test_pytest_plots_a_diagnosed_failure(keras_loaded, pytester):
+    pytest.importorskip("matplotlib")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "exact.yaml").write_text(EXACT)
+    result = pytester.runpytest_inprocess("cases", "-p", "no:cacheprovider", "--keras-equiv-plot", "plots")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*error by timestep (worst |err| / allowed; over 1 fails):*",
+                                 "*layout: *"])
+    assert (pytester.path / "plots" / "exact-gru_cpu_.png").is_file()
