@@ -265,8 +265,7 @@ def expected_values(case: Case, actual: Outputs, expected: Outputs, tf32: bool =
 
 def model_params(case: Case, layer_params: list[int], params: int) -> list[Check]:
     """Each layer's count_params() against its formula, the total against model.count_params()."""
-    shape = (case.input.timesteps,) if case.model[0]["class"] == "Embedding" else (case.input.timesteps,
-                                                                                   case.input.features)
+    shape = model_layers.input_shape(case.model, case.input.timesteps, case.input.features)
     out, formulas = [], []
     for i, (spec, got) in enumerate(zip(case.model, layer_params)):
         count, formula = model_layers.param_formula(spec, shape)

@@ -298,11 +298,6 @@ def _plain_weights(spec: Mapping, shape: tuple[int, ...]) -> tuple[WeightLayout,
     return (kernel, whole("bias", (width,), "added to every output")) if cfg["use_bias"] else (kernel,)
 
 
-def first_shape(model: Sequence[Mapping], timesteps: int, features: int) -> tuple[int, ...]:
-    """The per-sample input of a model case: (timesteps,) ids for an Embedding first, else (timesteps, features)."""
-    return (timesteps,) if model[0]["class"] == "Embedding" else (timesteps, features)
-
-
 def _call(spec: Mapping) -> str:
     """``Dense(units=2, activation='tanh')``: a model layer as the case writes it, as a Keras call."""
     args = (f"{k}={_call(v) if isinstance(v, Mapping) else repr(v)}" for k, v in spec.items() if k != "class")
@@ -326,7 +321,7 @@ def explain_model(model: Sequence[Mapping], shape: tuple[int, ...]) -> tuple[Mod
 def explain_case(case: Case) -> Explained:
     """The layout of a case's layer, or of each layer of its model."""
     if case.model:
-        shape = first_shape(case.model, case.input.timesteps, case.input.features)
+        shape = model_layers.input_shape(case.model, case.input.timesteps, case.input.features)
         return Explained(case.id, case.path, case.line, None, explain_model(case.model, shape))
     return Explained(case.id, case.path, case.line, explain_layer(case.layer, case.input.features))
 

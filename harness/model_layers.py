@@ -57,6 +57,12 @@ def with_defaults(spec: Mapping) -> dict:
     return full
 
 
+def input_shape(model, timesteps: int, features: int) -> tuple[int, ...]:
+    """The per-sample input of a model case: (timesteps,) integer ids when an Embedding comes first,
+    else (timesteps, features)."""
+    return (timesteps,) if model[0]["class"] == "Embedding" else (timesteps, features)
+
+
 def steps_out(steps: int, size: int, stride: int, padding: str) -> int:
     """Output length of a 1-D window: TF's SAME is ceil(T/s), VALID floor((T-k)/s)+1."""
     return -(-steps // stride) if padding == "same" else (steps - size) // stride + 1

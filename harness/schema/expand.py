@@ -70,7 +70,7 @@ def _model_part(ck: Checker, raw: LineDict) -> tuple[dict, Shapes] | None:
     inp = check_model_input(ck, raw, model[0])
     if inp is None:
         return None
-    shape = (inp.timesteps,) if model[0]["class"] == "Embedding" else (inp.timesteps, inp.features)
+    shape = ml.input_shape(model, inp.timesteps, inp.features)
     shapes = {}
     for i, (item, spec) in enumerate(zip(raw["model"], model)):
         try:

@@ -89,7 +89,7 @@ def check_sizes(ck: Checker, raw: LineDict, fields: dict, shapes: dict[OutputKey
         calls_node = raw["calls"]
         check_elements(ck, calls_node, "batches", "calls.batches", max(calls.batches), inp.timesteps, inp.features)
     if "model" in fields:  # the first layer over a cap (the layers after it only repeat the problem)
-        shape = (inp.timesteps,) if fields["model"][0]["class"] == "Embedding" else (inp.timesteps, inp.features)
+        shape = ml.input_shape(fields["model"], inp.timesteps, inp.features)
         for i, (item, spec) in enumerate(zip(raw["model"], fields["model"])):
             out = shapes[OutputKey(f"model[{i}]")]
             if not (_weights(ck, item, None, f"model[{i}]", ml.param_formula(spec, shape)[0])

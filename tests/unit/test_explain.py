@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cli, explain, layers, select
+from harness import cli, explain, layers, model_layers, select
 from harness.explain import Role, Use
 from harness.keras_api import with_defaults
 from harness.reference import recurrent, sequential
@@ -251,7 +251,7 @@ def test_a_model_cases_layers_have_weights_the_reference_reads_and_the_formulas_
 
 def test_an_embedding_first_model_reads_ids():
     model = ({"class": "Embedding", "input_dim": 7, "output_dim": 4}, {"class": "SimpleRNN", "units": 2})
-    explained = explain.explain_model(model, explain.first_shape(model, 5, 1))
+    explained = explain.explain_model(model, model_layers.input_shape(model, 5, 1))
     assert explained[0].input_shape == (5,)
     assert [w.shape for w in explained[0].weights] == [(7, 4)]  # input_dim*output_dim = 28
     assert explained[1].layout.cells[0].weights[0].shape == (4, 2)  # SimpleRNN kernel (F=4, U=2)
