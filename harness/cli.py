@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, check_model, diff, explain, flavours, golden, layers, plot, port, progress, report, schema
+from . import __version__, check_model, diff, explain, export, flavours, golden, layers, plot, port, progress, report
+from . import schema
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
@@ -100,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="draw each failing case's error by timestep as DIR/<case>.png (needs keras-equiv[plot])")
     port.add_arguments(command("diagnose", help="does your own port of a recorded case agree with Keras, and if "
                                                 "not, where and which layout mistake explains it"))
+    export.add_arguments(command("export", help="write a recorded layer's weights in torch, ONNX or npz layout "
+                                                "and prove the round trip with the target's own implementation"))
     for p in (run, rec, ver):
         p.add_argument("--keras", choices=flavours.FLAVOURS, metavar="FLAVOUR",
                        help="which Keras runs the cases: tensorflow (default), jax, torch (Keras 3 backends) "
@@ -169,6 +172,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         return _show(args.case_id, args.show_json)
     if args.command == "diagnose":
         return port.main(args, _write_json, plot.plot_case)
+    if args.command == "export":
+        return export.main(args)
     if args.command == "diff":
         return diff.main(args.first, args.second)
     if args.command == "schema":
