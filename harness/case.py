@@ -169,6 +169,9 @@ class Expect:
     kernel: str | None = None  # cudnn | fused | generic: the kernel Keras must run (harness/kernels.py)
     golden: GoldenRef | None = None  # the recorded inputs, weights and outputs the case uses
     layer_params: tuple[int, ...] | None = None  # model cases: count_params() of each layer, in order
+    # Gradients of a seeded projection of every output (inputs, initial states, weights): Keras's autodiff
+    # against the NumPy backward pass (checks.gradients).
+    gradients: bool = False
     output_shape: tuple[int, ...] | None = None  # model cases: the final output's shape, batch first
 
 

@@ -16,6 +16,7 @@ from .errors import KerasRaised
 from .reference import dropout as dropout_fit
 from .report import problem
 from .result import Check, Pass, Side
+from .tolerances import gradient as gradient_tolerance
 from .tolerances import resolve
 
 Outputs = Mapping[OutputKey, np.ndarray]
@@ -259,6 +260,51 @@ def expected_values(case: Case, actual: Outputs, expected: Outputs, tf32: bool =
                 comp = compare(str(key), got, values, tol, against="expected values")
                 out.append(judged(case, f"{side} {key} vs expect.values", comp, key, side))
     return out
+
+
+# ---------------------------------------------------------------- gradients
+
+GRADIENT_AGAINST = "reference gradient"
+# A documented mismatch's name for a case's gradient checks as a whole (known.yaml mismatch: all or
+# [gradients]): they pass while at least one gradient still differs.
+GRADIENTS = OutputKey("gradients")
+
+
+def _named_leaves(tree: Mapping, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+    """(``forward.kernel``-style name, array) of a weight tree, in its order."""
+    out = []
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out += _named_leaves(value, name + ".") if isinstance(value, Mapping) else [(name, value)]
+    return out
+
+
+def gradients(case: Case, cfg: Mapping, keras_grads, reference_grads, call: int | None = None) -> list[Check]:
+    """expect.gradients: Keras's dL/dx, dL/d(initial states) and dL/d(every weight, by name) against the
+    NumPy backward pass, under the gradient tolerance row (one check each; ``call``: of a stateful run)."""
+    tol = gradient_tolerance(case)
+    where = f" (call {call})" if call is not None else ""
+    pairs = [("input", keras_grads.inputs, reference_grads.inputs)]
+    if keras_grads.initial_state is not None:
+        names = layers.state_output_names(cfg)
+        pairs += [(f"initial_state {n}", k, r)
+                  for n, k, r in zip(names, keras_grads.initial_state, reference_grads.initial_state)]
+    mine, theirs = dict(_named_leaves(keras_grads.weights)), dict(_named_leaves(reference_grads.weights))
+    if set(mine) != set(theirs):
+        return [Check(f"gradient{where}", False, f"Keras's weight gradients are {sorted(mine)}, "
+                                                 f"the reference's {sorted(theirs)}")]
+    pairs += [(name, mine[name], theirs[name]) for name in theirs]
+    out = []
+    for what, got, want in pairs:
+        name = f"gradient {what}{where}"
+        comp = compare(name, got, want, tol, GRADIENT_AGAINST)
+        out.append(Check(name, comp.passed, problem(comp), comp))
+    if case.expect.mismatch is None or GRADIENTS not in case.expect.mismatch.outputs:
+        return out
+    differing = [c for c in out if not c.passed]
+    seen = Check(f"gradients{where}", not differing, differing[0].detail if differing else "every gradient agrees",
+                 differing[0].comparison if differing else None)
+    return [documented_or_agreed(case, GRADIENTS, seen, f"Keras's gradients now agree with the {GRADIENT_AGAINST}")]
 
 
 # ---------------------------------------------------------------- model cases

@@ -62,6 +62,13 @@ def rng(case: Case, role: str) -> np.random.Generator:
     return np.random.default_rng([case.seed, zlib.crc32(role.encode())])
 
 
+def gradient_upstream(case: Case, shapes: dict[str, tuple[int, ...]], call: int = 1) -> dict[str, np.ndarray]:
+    """expect.gradients: the seeded projection dL/d(output) of every output and state of one call
+    (output name -> array of its shape), so the scalar loss reaches every output and none can hide."""
+    gen = rng(case, f"gradient-call{call}")
+    return {name: gen.standard_normal(shape) for name, shape in shapes.items()}
+
+
 def make_inputs(case: Case) -> list[np.ndarray]:
     """One input per call (stateful cases make several), in float64, before any dtype cast."""
     count = case.calls.count if case.calls else 1

@@ -60,6 +60,11 @@ class KerasRun:
     layer: Any = field(default=None, compare=False, repr=False)
 
 
+def reset_states(layer) -> None:
+    """Zero a stateful layer's states: Keras 3 reset_state() (alias reset_states); tf_keras reset_states() only (§7)."""
+    (getattr(layer, "reset_state", None) or layer.reset_states)()
+
+
 def _initializer(keras, value: Any):
     if isinstance(value, str):
         return keras.initializers.get(api.INITIALIZER_NAMES.get(value, value))
@@ -230,8 +235,7 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
             call = index if case.calls else None
             with keras_call(f"calling the layer (call {index})" if call else "calling the layer"):
                 if case.calls and index in case.calls.reset_before:
-                    # Keras 3: reset_state() (alias reset_states); tf_keras: reset_states() only (§7).
-                    (getattr(layer, "reset_state", None) or layer.reset_states)()
+                    reset_states(layer)
                 # initial_state starts the first call; later calls carry the state
                 result = call_layer(swap(x), initial_state if index == 1 else None)
                 result = list(result) if isinstance(result, (list, tuple)) else [result]

@@ -8,9 +8,10 @@ A ``known.yaml`` applies to the case files in its folder and below (like a conft
       flavour: jax                  # or a list; also keras: ">=3.0,<3.16", device, dtype, mode
       cases: "float64"              # which cases: a pytest -k expression (ids, files, markers)
       markers: "not model"          # and/or a pytest -m expression
-      mismatch: [output, h]         # the outputs that differ (all: every output; symbolic: the
-                                    # output shapes Keras computes for an unknown batch; carried:
-                                    # each stateful call's that starts from a carried state), or
+      mismatch: [output, h]         # the outputs that differ (all: every output, and the gradients;
+                                    # symbolic: the output shapes Keras computes for an unknown
+                                    # batch; carried: each stateful call's that starts from a carried
+                                    # state; gradients: expect.gradients' checks as one), or
       error: {type: ValueError, match: "..."}  # what Keras raises there, or
       skip: "why the case cannot run there"      # ... or
       agree: "why Keras matches the reference there"  # its own mismatch or error does not happen there
@@ -32,7 +33,7 @@ from . import flavours, layers
 from .modes import MODES
 from . import keras_api as api
 from .case import Case, ErrorSpec, Known, MismatchSpec, OutputKey
-from .checks import SYMBOLIC
+from .checks import GRADIENTS, SYMBOLIC
 from .errors import CaseSchemaError, SchemaProblem, UsageError
 from .expressions import keyword_matcher, marker_matcher
 from .yaml_lines import LineDict, error_line, load
@@ -88,6 +89,8 @@ class Row:
                     if ALL_OUTPUTS in self.mismatch or key.name in self.mismatch or str(key) in self.mismatch
                     or (CARRIED in self.mismatch and carried(case, key))]
             keys += [SYMBOLIC] if SYMBOLIC.name in self.mismatch else []  # the symbolic output shapes
+            if case.expect.gradients and (ALL_OUTPUTS in self.mismatch or GRADIENTS.name in self.mismatch):
+                keys.append(GRADIENTS)  # the gradient checks, as one
             mismatch = MismatchSpec(tuple(keys), f"{self.about} ({self.path}:{self.line})")
         return Known(line=self.line, flavours=self.flavours, keras=self.keras, devices=self.devices,
                      dtypes=self.dtypes, modes=self.modes, mismatch=mismatch, error=self.error,

@@ -30,6 +30,7 @@ MARKERS: dict[str, str] = {
     "stateful": "a stateful layer, called more than once (calls:)",
     "masked": "the input is masked (mask:)",
     "training": "training-mode call (dropout checked structurally)",
+    "gradients": "expect.gradients: Keras's gradients checked against the NumPy backward pass",
 }
 
 
@@ -52,7 +53,8 @@ def markers(case: Case) -> tuple[str, ...]:
     for name, present in (("error", expect.error), ("mismatch", expect.mismatch), ("golden", expect.golden),
                           ("values", expect.values), ("kernel", expect.kernel),
                           ("params", expect.params is not None or expect.layer_params is not None),
-                          ("stateful", case.calls), ("masked", case.mask), ("training", case.training)):
+                          ("stateful", case.calls), ("masked", case.mask), ("training", case.training),
+                          ("gradients", expect.gradients)):
         if present:
             have.add(name)
     return tuple(name for name in MARKERS if name in have)

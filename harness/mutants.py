@@ -25,10 +25,11 @@ from . import layers
 from .case import Case
 from .errors import MutantError
 from .keras_api import with_defaults
-from .reference import recurrent
+from .reference import backward, recurrent
 from .runner import run_case
 
 SOURCE = Path(recurrent.__file__)
+BACKWARD_SOURCE = Path(backward.__file__)  # the backward pass's planted bugs: expect.gradients cases kill them
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,23 @@ class Mutant:
     # only used to try likely cases first.
     hints: tuple[str, ...] = ()
     avoid: tuple[str, ...] = ()
+    source: Path = SOURCE  # the reference module the bug is planted in (BACKWARD_SOURCE: the backward pass)
+
+    @property
+    def in_backward(self) -> bool:
+        return self.source == BACKWARD_SOURCE
 
     def load(self) -> ModuleType:
-        """A fresh copy of the reference module with this bug in it."""
-        text = SOURCE.read_text(encoding="utf-8")
+        """A fresh copy of the reference module (recurrent.py, or backward.py) with this bug in it."""
+        text = self.source.read_text(encoding="utf-8")
         for old, new in self.edits:
             if old not in text:
-                raise MutantError(f"mutant {self.name}: {old!r} is no longer in {SOURCE.name}")
+                raise MutantError(f"mutant {self.name}: {old!r} is no longer in {self.source.name}")
             text = text.replace(old, new)
         module_name = f"harness.reference._mutant_{self.name.replace('-', '_')}"
-        spec = importlib.util.spec_from_file_location(module_name, SOURCE)
+        spec = importlib.util.spec_from_file_location(module_name, self.source)
         module = importlib.util.module_from_spec(spec)  # __package__ "harness.reference": relative imports work
-        exec(compile(text, f"{SOURCE} [mutant {self.name}]", "exec"), module.__dict__)  # our own source, edited
+        exec(compile(text, f"{self.source} [mutant {self.name}]", "exec"), module.__dict__)  # our own source
         if self.patch is not None:
             self.patch(module)
         return module
@@ -245,7 +251,22 @@ MUTANTS: tuple[Mutant, ...] = (
        edits=[("np.clip(x / 6.0 + 0.5, 0.0, 1.0)", "np.clip(0.2 * x + 0.5, 0.0, 1.0)")],
        hints=("hard_sigmoid",)),
 )
-BY_NAME = {m.name: m for m in MUTANTS}
+# Bugs planted in the backward pass (reference/backward.py): the gradient cases must kill each one;
+# tests/unit/test_backward.py shows finite differences catch each too.
+BACKWARD_MUTANTS: tuple[Mutant, ...] = tuple(Mutant(name, about, (edit,), hints=("gradients", *hints),
+                                                    source=BACKWARD_SOURCE) for name, about, edit, hints in (
+    ("grad-lstm-o-gate-dropped", "gradients: the LSTM output gate's derivative dropped",
+     ('"o": dh * act_c}', '"o": 0.0 * act_c}'), ("LSTM",)),
+    ("grad-lstm-forget-path-cut", "gradients: the path through c to the previous step cut (dc_prev = 0)",
+     ("dc_prev = dc * g.f", "dc_prev = 0.0 * g.f"), ("LSTM",)),
+    ("grad-gru-reset-wrong-side", "gradients: GRU reset_before differentiated as reset_after (r on the wrong side)",
+     ("if reset_after:  # a^ = x_h + r*rec", "if True:  # a^ = x_h + r*rec"), ("GRU",)),
+    ("grad-mask-does-not-stop", "gradients: masked steps differentiated as kept (the mask does not stop it)",
+     ("return np.asarray(mask[:, t], dtype=bool)[:, None]", "return np.ones((batch, 1), dtype=bool)"), ("mask",)),
+    ("grad-go-backwards-dx-not-reversed", "gradients: go_backwards input gradients left in processing order",
+     ("dx[:, step.timestep] = cell.x_t", "dx[:, step.index] = cell.x_t"), ("go_backwards",)),
+))
+BY_NAME = {m.name: m for m in (*MUTANTS, *BACKWARD_MUTANTS)}
 
 
 # ---------------------------------------------------------------- which cases to try first
@@ -278,14 +299,17 @@ def case_tags(case: Case) -> set[str]:
         tags.add("stateful")
     if case.training:
         tags.add("training")
+    if case.expect.gradients:
+        tags.add("gradients")
     tags.add(case.dtype)
     return tags
 
 
-def judges_reference(case: Case) -> bool:
-    """False for cases whose verdict never reads the reference's numbers: an expected Keras error
-    (the runner stops there).  Training-mode dropout cases judge it: the fit runs its cells."""
-    return case.expect.error is None
+def judges_reference(case: Case, mutant: Mutant | None = None) -> bool:
+    """False for cases whose verdict never reads the (mutated) reference's numbers: an expected Keras
+    error (the runner stops there); for a backward-pass bug, a case without expect.gradients.
+    Training-mode dropout cases judge the recurrent reference: the fit runs its cells."""
+    return case.expect.error is None and (mutant is None or not mutant.in_backward or case.expect.gradients)
 
 
 def order_cases(mutant: Mutant, cases: Iterable[Case]) -> list[Case]:
@@ -296,7 +320,7 @@ def order_cases(mutant: Mutant, cases: Iterable[Case]) -> list[Case]:
         inp = case.input
         cost = inp.batch * inp.timesteps * inp.features * (case.calls.count if case.calls else 1)
         return (-score, cost, case.id)
-    return sorted((c for c in cases if judges_reference(c)), key=key)
+    return sorted((c for c in cases if judges_reference(c, mutant)), key=key)
 
 
 # ---------------------------------------------------------------- the hunt
@@ -330,7 +354,8 @@ def hunt(mutant: Mutant, cases: Iterable[Case], keras_cache: dict | None = None,
     module = mutant.load()
     found = Hunt(mutant)
     for case in order_cases(mutant, cases):
-        result = run_case(case, ref=module, keras_cache=keras_cache)
+        planted = {"backward": module} if mutant.in_backward else {"ref": module}
+        result = run_case(case, keras_cache=keras_cache, **planted)
         found.tried.append(case.id)
         if not result.verdict.failed:
             continue

@@ -13,16 +13,18 @@ import traceback
 from types import ModuleType
 from typing import NamedTuple
 
+import numpy as np
 from packaging.specifiers import SpecifierSet
 
-from . import checks, data, flavours, golden, keras_cell, keras_layer, keras_model, layers, session, tolerances
+from . import checks, data, flavours, golden, keras_cell, keras_grad, keras_layer, keras_model, layers, session
+from . import tolerances
 from . import keras_api as api
 from .case import Case, OutputKey
 from .compare import Issue
 from .diagnosis import findings
 from .diagnosis.divergence import Direction
 from .errors import GoldenError, KerasRaised, NoGPU, Unsupported
-from .reference import recurrent, sequential
+from .reference import backward, recurrent, sequential
 from .result import CaseResult, Check, Side, Verdict
 
 
@@ -59,10 +61,12 @@ def requirement_unmet(case: Case) -> str | None:
 
 
 def run_case(case: Case, options: RunOptions = DEFAULTS, *, ref: ModuleType = recurrent,
-             keras_cache: dict | None = None, arrays: data.Arrays | None = None) -> CaseResult:
+             keras_cache: dict | None = None, arrays: data.Arrays | None = None,
+             backward: ModuleType = backward) -> CaseResult:
     """Build, run and compare one case.  Never raises: Keras's problems and the harness's are verdicts.
 
-    ``ref`` is the recurrent reference (the sensitivity tests pass planted-bug copies);
+    ``ref`` is the recurrent reference and ``backward`` its backward pass (the sensitivity tests pass
+    planted-bug copies);
     ``keras_cache`` (case id -> KerasRun, ModelRun or KerasRaised) lets them run Keras once per
     case; ``arrays`` replaces the seeded data (golden files).
     """
@@ -77,8 +81,10 @@ def run_case(case: Case, options: RunOptions = DEFAULTS, *, ref: ModuleType = re
             if isinstance(here, str):
                 raise Unsupported(f"known: {here}")
             case = here
-        run = _run_model if case.model is not None else _run_layer
-        result = run(case, options, ref, keras_cache, arrays)
+        if case.model is not None:
+            result = _run_model(case, options, ref, keras_cache, arrays)
+        else:
+            result = _run_layer(case, options, ref, keras_cache, arrays, backward)
     except NoGPU as exc:
         if options.require_gpu:
             message = f"{exc} (--require-gpu)"
@@ -141,7 +147,7 @@ def reference_outputs(case: Case, ref: ModuleType, cfg: dict, inputs, mask, init
 
 
 def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: dict | None,
-               arrays: data.Arrays | None) -> CaseResult:
+               arrays: data.Arrays | None, grad_ref: ModuleType = backward) -> CaseResult:
     if arrays is None and case.expect.golden:
         arrays = golden.case_arrays(case)
     arrays = arrays or data.make_arrays(case)
@@ -178,20 +184,53 @@ def _run_layer(case: Case, options: RunOptions, ref: ModuleType, keras_cache: di
         if compute in HALF:
             found += checks.precision(case, run.outputs, expected, emulated)
     reference_seconds = time.perf_counter() - t0
+    if case.expect.gradients and not run.problem:
+        try:
+            found += _gradient_checks(case, cfg, fed, arrays.mask, fed_init, run, grad_ref)
+        except KerasRaised as raised:
+            return _raised(case, raised, keras_seconds, " (computing the gradients)")
     found += checks.params(case, cfg, run.params)
     found += checks.golden(case, run.outputs, arrays.golden_outputs or {}, options.tf32)
     found += checks.expected_values(case, run.outputs, expected, options.tf32)
     result = _verdict(case, found, reference_seconds=reference_seconds, **fields)
-    if ref is recurrent and _diagnosable(result):  # a planted-bug reference is not the one the diagnosis runs
+    # The diagnosis runs the real reference: a planted-bug copy (the sensitivity hunt) is not diagnosed.
+    if ref is recurrent and grad_ref is backward and _diagnosable(result):
         result = _diagnosed(result, cfg, fed, fed_init, arrays.mask, run, expected, options)
     return result
+
+
+def _gradient_checks(case: Case, cfg: dict, fed: list, mask, fed_init, run, grad_ref: ModuleType) -> list[Check]:
+    """expect.gradients, call by call: Keras's autodiff (keras_grad) against the NumPy backward pass
+    (reference/backward.py) for the seeded projection of every output.  A stateful call's incoming
+    state is the reference's carried state, given to both sides as that call's initial state (the
+    layer's own state zeroed first: tf_keras's base_rnn.py _process_inputs takes a stateful layer's
+    recorded state instead of the given one when the recorded one is not all zeros)."""
+    names = layers.output_names(cfg)
+    found, states = [], fed_init
+    for call, x in enumerate(fed, start=1):
+        if case.calls and call in case.calls.reset_before:
+            states = None
+        if case.calls and states is None:  # explicit zeros: the layer's own state is where the last call left it
+            states = [np.zeros((x.shape[0], u)) for u in layers.state_units(cfg)]
+        upstream = data.gradient_upstream(case, layers.output_shapes(cfg, x.shape[0], x.shape[1]), call)
+        with keras_layer.keras_call(f"computing the gradients (call {call})" if case.calls else
+                                    "computing the gradients"):
+            if case.calls:  # tf_keras uses a stateful layer's own non-zero state over the one given
+                keras_layer.reset_states(run.layer)
+            got = keras_grad.gradients(run.layer, x, [upstream[n] for n in names], mask, states)
+        want = grad_ref.gradients(cfg, x, run.weights, upstream, mask, states)
+        found += checks.gradients(case, cfg, got, want, call if case.calls else None)
+        if case.calls:
+            states = recurrent.forward(cfg, x, run.weights, mask, states)[1]
+    return found
 
 
 def _diagnosable(result: CaseResult) -> bool:
     """A failed case whose outputs Keras returned in the reference's shapes but with other values."""
     if result.verdict != Verdict.FAIL or result.case.training:
         return False
-    comps = [c.comparison for c in result.failures if c.comparison is not None and c.side == Side.KERAS]
+    comps = [c.comparison for c in result.failures if c.comparison is not None and c.side == Side.KERAS
+             and c.comparison.against == "reference"]
     return any(c.issue == Issue.VALUES for c in comps) and all(c.issue in (Issue.VALUES, Issue.NONE) for c in comps)
 
 

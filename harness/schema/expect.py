@@ -121,7 +121,36 @@ def check_expect(ck: Checker, case: LineDict, shapes: Shapes) -> Expect | None:
             ck.fail(node, "golden", "expect.golden", "cannot be combined with error", "golden or error", "both")
             return None
         golden = GoldenRef(str(path), recorded_id or None)
-    return Expect(params, values, error, mismatch, kernel, golden=golden)
+    gradients = False
+    if "gradients" in node:
+        gradients = ck.boolean(node, "gradients", "expect.gradients")
+        if gradients is None:
+            return None
+        problem = gradients and _no_gradients(case, error)
+        if problem:
+            ck.fail(node, "gradients", "expect.gradients", f"{GRADIENTS_NEED}, got {problem}")
+            return None
+    return Expect(params, values, error, mismatch, kernel, golden=golden, gradients=gradients)
+
+
+# What a gradient case needs: the NumPy backward pass is float64 and deterministic (no dropout masks).
+GRADIENT_DTYPES = ("float32", "float64")
+GRADIENTS_NEED = "needs a float32 or float64 inference call that Keras runs"
+
+
+def _no_gradients(case: LineDict, error: ErrorSpec | None) -> str:
+    """What in the case rules out a gradient check ("" when nothing does)."""
+    if error is not None:
+        return "an expected error"
+    dtype = case.get("dtype", "float32")
+    if isinstance(dtype, str) and dtype not in GRADIENT_DTYPES:
+        return f"dtype {dtype}"
+    if case.get("training") is True:
+        return "training: true"
+    layer = case.get("layer")
+    if isinstance(layer, Mapping) and layer.get("time_major") is True:
+        return "time_major: true"
+    return ""
 
 
 def check_model_expect(ck: Checker, raw: LineDict, n_layers: int, shapes: Shapes) -> Expect | None:

@@ -369,6 +369,8 @@ def _expect(model: bool) -> Schema:
             description="a documented Keras behaviour that differs from the reference"),
         "kernel": {"enum": list(kernels.KERNELS), "description": "the kernel Keras must run"},
         "golden": {"type": "string", "description": "FILE.h5 or FILE.h5::recorded-id, relative to the case file"},
+        "gradients": {"type": "boolean", "description": "also check Keras's gradients against the NumPy backward "
+                                                        "pass (float32 or float64, no training, no error)"},
     }))
 
 

@@ -17,11 +17,12 @@ from harness import mutants, schema
 from harness import reference as real_reference
 from harness.keras_api import with_defaults
 from harness.reference import DropoutMasks
-from harness.mutants import BY_NAME, MUTANTS
+from harness.mutants import BACKWARD_MUTANTS, BY_NAME, MUTANTS
 from harness.runner import run_case
 
 CASES_DIR = Path(__file__).resolve().parents[2] / "cases"
-NAMES = [m.name for m in MUTANTS]
+NAMES = [m.name for m in MUTANTS]  # planted in the recurrent reference
+HUNTED = NAMES + [m.name for m in BACKWARD_MUTANTS]  # and in its backward pass
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,7 @@ def hunts(bundled_cases, keras_cache, control):
     return get
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", HUNTED)
 def test_planted_bug_is_killed(name, hunts, record_property):
     found = hunts(name)
     record_property("killed_by", found.killer or "")
@@ -63,7 +64,7 @@ def test_planted_bug_is_killed(name, hunts, record_property):
 
 def test_unmutated_reference_passes_the_cases_the_hunts_use(bundled_cases, hunts, keras_cache, control):
     by_id = {c.id: c for c in bundled_cases}
-    used = list(dict.fromkeys(cid for name in NAMES for cid in hunts(name).tried))
+    used = list(dict.fromkeys(cid for name in HUNTED for cid in hunts(name).tried))
     assert used, "the hunts ran no case at all"
     bad = []
     for cid in used:

@@ -7,6 +7,7 @@ import numpy as np
 
 from harness import checks
 from harness.case import Case, Expect, InputSpec, MismatchSpec, OutputKey
+from harness.reference.backward import Gradients
 from harness.result import Pass
 
 OUT = OutputKey("output")
@@ -74,3 +75,34 @@ def test_a_documented_symbolic_mismatch_must_still_happen():
     assert seen.passed and seen.how == Pass.DOCUMENTED_MISMATCH
     [gone] = checks.symbolic(documented, outs, ((None, 8),), "")
     assert not gone.passed and "did not happen" in gone.detail
+
+
+# ---------------------------------------------------------------- gradients
+
+def grads(scale: float = 1.0, **weights):
+    """Gradients of the shape both sides return: (inputs, initial_state, weights)."""
+    return Gradients(np.ones((2, 3, 1)) * scale, None, weights or {"kernel": np.ones((1, 4)) * scale})
+
+
+LSTM_CFG = {"class": "LSTM", "units": 1}
+
+
+def test_every_gradient_is_its_own_check_by_weight_name():
+    found = checks.gradients(case(), LSTM_CFG, grads(), grads())
+    assert [c.name for c in found] == ["gradient input", "gradient kernel"] and all(c.passed for c in found)
+    off = checks.gradients(case(), LSTM_CFG, grads(1.001), grads())
+    assert [c.passed for c in off] == [False, False]
+    assert off[0].comparison.tolerance.source == "gradient default float32"
+
+
+def test_weight_gradients_under_other_names_fail_once():
+    (check,) = checks.gradients(case(), LSTM_CFG, grads(bias=np.ones(4)), grads())
+    assert check.detail == "Keras's weight gradients are ['bias'], the reference's ['kernel']"
+
+
+def test_documented_gradient_mismatch_passes_only_while_a_gradient_differs():
+    documented = dataclasses.replace(case(), expect=Expect(mismatch=MismatchSpec((checks.GRADIENTS,), "float32")))
+    (seen,) = checks.gradients(documented, LSTM_CFG, grads(1.001), grads())
+    assert seen.passed and seen.how == Pass.DOCUMENTED_MISMATCH
+    (gone,) = checks.gradients(documented, LSTM_CFG, grads(), grads())
+    assert not gone.passed and gone.detail.startswith("documented mismatch did not happen")

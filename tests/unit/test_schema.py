@@ -258,6 +258,21 @@ BAD = {
         case(layer="{class: LSTM, units: 2, stateful: true}", extra="    calls: {count: 3, batches: [2, 2]}\n"),
         ["c.yaml:5: case 'c1': calls.batches: must give one positive batch size per call "
          "(expected 3 positive integers, got [2, 2])"]),
+    "gradients_not_a_bool": (
+        case(extra="    expect: {gradients: yes please}\n"),
+        ["c.yaml:5: case 'c1': expect.gradients: must be true or false, got 'yes please'"]),
+    "gradients_half_precision": (
+        case(extra="    dtype: mixed_float16\n    expect: {gradients: true}\n"),
+        ["c.yaml:6: case 'c1': expect.gradients: needs a float32 or float64 inference call that Keras runs, "
+         "got dtype mixed_float16"]),
+    "gradients_training": (
+        case(extra="    training: true\n    expect: {gradients: true}\n"),
+        ["c.yaml:6: case 'c1': expect.gradients: needs a float32 or float64 inference call that Keras runs, "
+         "got training: true"]),
+    "gradients_with_error": (
+        case(extra="    expect: {gradients: true, error: {type: ValueError}}\n"),
+        ["c.yaml:5: case 'c1': expect.gradients: needs a float32 or float64 inference call that Keras runs, "
+         "got an expected error"]),
 }
 
 
