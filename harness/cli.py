@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from .markers import MARKERS, markers
 from .modes import ALL as ALL_MODES
 from .modes import MODES
 from .outputs import check_output_path, write_atomic
+from .result import Verdict
 from .runner import RunOptions, golden_jobs, run_case, run_golden
 from .schema import json_schema
 from .select import default_case_dirs, select
@@ -161,7 +163,7 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
     json_path = getattr(args, "json", None)
     if json_path:
         check_output_path("--json", json_path, stdout_ok=args.command != "check-model")
-    if args.command == "record":
+    if args.command in ("record", "export"):
         check_output_path("--out", args.out, stdout_ok=False)
     if args.command in KERAS_COMMANDS:
         _select_flavour(getattr(args, "keras", None))
@@ -170,10 +172,11 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         _check_plot_dir(plot_dir)
     if args.command == "show":
         return _show(args.case_id, args.show_json)
-    if args.command == "diagnose":
-        return port.main(args, _write_json, plot.plot_case)
-    if args.command == "export":
-        return export.main(args)
+    if args.command in ("diagnose", "export"):
+        with tempfile.TemporaryDirectory(prefix="keras-equiv-") as workdir:
+            if not Path(args.golden).is_file() and not args.golden.endswith((".h5", ".hdf5")):
+                args.golden, args.case = _recorded(args.golden, Path(workdir) / "recorded.h5"), None
+            return port.main(args, _write_json, plot.plot_case) if args.command == "diagnose" else export.main(args)
     if args.command == "diff":
         return diff.main(args.first, args.second)
     if args.command == "schema":
@@ -351,6 +354,21 @@ def _record(cases, out: str, force: bool, options: RunOptions, runner: Runner = 
     for result in failed:
         print("\n" + report.failure_text(result))
     return 1 if failed else 0
+
+
+def _recorded(case_id: str, out: Path) -> str:
+    """``diagnose`` / ``export`` given a case id instead of a golden file: the case run here (Keras, the
+    default flavour) and recorded to ``out``, which they then read."""
+    cases = select([case_id])
+    if len(cases) != 1:
+        raise UsageError(f"{case_id}: selects {len(cases)} cases; give one case id (or a golden file)")
+    _select_flavour(None)
+    result = run_case(cases[0], RunOptions(keep=True))
+    if result.verdict != Verdict.PASS:
+        raise UsageError(f"{cases[0].id}: did not pass here ({result.verdict}: {result.message.strip()[:200]}), "
+                         "so there are no outputs of Keras's to judge against")
+    golden.record([result], out, force=True)
+    return str(out)
 
 
 def _show(case_id: str, as_json: bool = False) -> int:

@@ -99,7 +99,8 @@ NPZ_NAMES = {(Use.INPUT_KERNEL, False): "kernel", (Use.RECURRENT_KERNEL, False):
 
 
 def add_arguments(p) -> None:
-    p.add_argument("golden", metavar="GOLDEN.h5", help="a golden file (keras-equiv record ID --out GOLDEN.h5)")
+    p.add_argument("golden", metavar="GOLDEN.h5|ID", help="a golden file (keras-equiv record ID --out GOLDEN.h5), or a "
+                                                      "case id: the case is run here and recorded first")
     p.add_argument("--to", dest="target", required=True, choices=[t.value for t in Target],
                    help="torch (torch.save of state_dict, config, inputs, expected), onnx (a model, its test "
                         "data in test_data_set_0/ beside it) or npz (weights per gate, for C/FPGA ports)")

@@ -35,7 +35,8 @@ FORMAT_VERSION = 1
 
 
 def add_arguments(p) -> None:
-    p.add_argument("golden", metavar="GOLDEN.h5", help="a golden file (keras-equiv record ID --out GOLDEN.h5)")
+    p.add_argument("golden", metavar="GOLDEN.h5|ID", help="a golden file (keras-equiv record ID --out GOLDEN.h5), or a "
+                                                      "case id: the case is run here and recorded first")
     p.add_argument("port", metavar="PORT", help="your implementation's outputs: .npz / .h5 by output name, "
                                                 "or .npy (the first output)")
     p.add_argument("--case", metavar="ID", help="the recorded case the port ran (needed when the file holds several)")

@@ -123,3 +123,17 @@ def test_pytest_plots_a_diagnosed_failure(keras_loaded, pytester):
     result.stdout.fnmatch_lines(["*error by timestep (worst |err| / allowed; over 1 fails):*",
                                  "*layout: *"])
     assert (pytester.path / "plots" / "exact-gru_cpu_.png").is_file()
+
+
+def test_diagnose_and_export_take_a_case_id(tmp_path, capsys):
+    port = tmp_path / "port.npz"
+    golden = tmp_path / "lstm.h5"
+    assert main(["record", CASE, "--out", str(golden)]) == 0
+    subprocess.run([sys.executable, str(EXAMPLE), str(golden), CASE, str(port)], check=True)
+    capsys.readouterr()
+    assert main(["diagnose", CASE, str(port)]) == 1  # recorded here first: the same seeded case
+    assert "by gate order [i, f, o, c] instead of Keras's [i, f, c, o]" in capsys.readouterr().out
+    assert main(["export", CASE, "--to", "npz", "--out", str(tmp_path / "w.npz")]) == 0
+    assert capsys.readouterr().out.startswith(f"PROVEN  {CASE}")
+    assert main(["export", "seed-rnn-basic-lstm", "--to", "npz", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "seed-rnn-basic-lstm: selects 2 cases; give one case id (or a golden file)" in capsys.readouterr().err
