@@ -5,7 +5,9 @@
 1. collecting 10,000 expanded cases without importing TensorFlow (schema and pytest);
 2. the harness's own overhead per case: everything except Keras's forward call and the reference;
 3. resident memory over many cases in one process;
-4. ``pytest -n 2`` against ``-n 0`` on the bundled cases.
+4. ``pytest -n 2`` against ``-n 0`` on the bundled cases;
+5. the whole library on TensorFlow against jax, jax with its compilation cache empty and then filled
+   (flavours.jax_cache_settings), each ``keras-equiv run -q -n 2`` in a fresh process.
 """
 from __future__ import annotations
 
@@ -116,17 +118,43 @@ def xdist() -> None:
         print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
 
 
+def whole_library(workers: int = 2) -> None:
+    """Wall time of the whole library per flavour run, and jax's against TensorFlow's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = (("tensorflow", "off"), ("jax", "off"), ("jax", f"{tmp}/jax-cache"), ("jax", f"{tmp}/jax-cache"))
+        seconds = []
+        for (flavour, cache), what in zip(runs, ("", "no cache", "empty cache", "filled cache")):
+            env = {**os.environ, "KERAS_EQUIV_JAX_CACHE": cache}
+            env.pop("JAX_COMPILATION_CACHE_DIR", None)
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "harness", "run", "-q", "-n", str(workers), "--keras",
+                                   flavour, "cases"], capture_output=True, text=True, env=env)
+            seconds.append(time.perf_counter() - t)
+            summary = [line for line in proc.stdout.splitlines() if " cases: " in line]
+            ratio = f", {seconds[-1] / seconds[0]:.1f}x TensorFlow's" if flavour == "jax" else ""
+            print(f"whole library, {flavour}{' (' + what + ')' if what else ''}, -n {workers}: "
+                  f"{seconds[-1]:.0f}s wall{ratio} (exit {proc.returncode}; {summary[-1] if summary else '?'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200, help="cases for the overhead measurement")
     parser.add_argument("--memory-cases", type=int, default=2000, help="cases for the memory measurement")
     parser.add_argument("--skip-xdist", action="store_true", help="skip the pytest -n 0 / -n 2 comparison")
+    parser.add_argument("--skip-flavours", action="store_true",
+                        help="skip the whole-library runs on TensorFlow and jax (the longest part)")
+    parser.add_argument("--only-flavours", action="store_true", help="run only the whole-library runs")
     args = parser.parse_args(argv)
+    if args.only_flavours:
+        whole_library()
+        return 0
     collection()
     overhead(args.cases)
     memory(args.memory_cases)
     if not args.skip_xdist:
         xdist()
+    if not args.skip_flavours:
+        whole_library()
     return 0
 
 

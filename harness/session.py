@@ -69,6 +69,11 @@ def keras():
             import keras as module  # noqa: PLC0415 - Keras 3, imported only when a case runs
         # The backend initialises its devices on first use: do that here too, while quiet.
         module.backend.backend()
+        if module.backend.backend() == "jax":
+            import jax  # noqa: PLC0415 - the backend itself, already imported by Keras
+
+            for option, value in flavours.jax_cache_settings().items():
+                jax.config.update(option, value)
         if module.backend.backend() == "tensorflow":
             import tensorflow as tf  # noqa: PLC0415 - the backend itself, already imported by Keras
 

@@ -139,3 +139,23 @@ def test_flavour_hard_sigmoid_case_can_tell_the_two_formulas_apart():
     k3 = reference.run(cfg, x, weights)["output"]
     k2 = reference.run(flavours.reference_cfg(cfg, "tf_keras"), x, weights)["output"]
     assert np.abs(k3 - k2).max() > 1e-2
+
+
+# ---------------------------------------------------------------- jax's compilation cache
+
+def test_the_jax_cache_defaults_to_the_user_cache_folder():
+    settings = flavours.jax_cache_settings({"HOME": "/home/u"})
+    assert settings == {"jax_compilation_cache_dir": "/home/u/.cache/keras-equiv/jax",
+                        "jax_persistent_cache_min_compile_time_secs": 0.1,
+                        "jax_persistent_cache_min_entry_size_bytes": 0}
+    assert flavours.jax_cache_settings({"XDG_CACHE_HOME": "/c"})["jax_compilation_cache_dir"] == "/c/keras-equiv/jax"
+
+
+def test_the_jax_cache_folder_can_be_set_or_turned_off():
+    assert flavours.jax_cache_settings({"KERAS_EQUIV_JAX_CACHE": "/x"})["jax_compilation_cache_dir"] == "/x"
+    for off in ("off", "0", "OFF", ""):
+        assert flavours.jax_cache_settings({"KERAS_EQUIV_JAX_CACHE": off, "HOME": "/h"}) == {}
+
+
+def test_a_cache_folder_the_user_gave_jax_is_left_to_jax():
+    assert flavours.jax_cache_settings({"JAX_COMPILATION_CACHE_DIR": "/mine", "HOME": "/h"}) == {}
