@@ -165,6 +165,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
         check_output_path("--json", json_path, stdout_ok=args.command != "check-model")
     if args.command in ("record", "export"):
         check_output_path("--out", args.out, stdout_ok=False)
+    if args.command == "check-model" and args.record:
+        check_output_path("--record", args.record, stdout_ok=False)
     if args.command in KERAS_COMMANDS:
         _select_flavour(getattr(args, "keras", None))
     plot_dir = getattr(args, "plot", None)

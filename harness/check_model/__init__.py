@@ -33,7 +33,7 @@ from pathlib import Path
 from .. import session
 from ..errors import CheckModelError
 from ..outputs import write_atomic
-from . import calls, from_file, inputs, load, warned
+from . import calls, from_file, inputs, load, record, warned
 from .report import FROM_FILE, LayerResult, Report
 
 __all__ = ["CheckModelError", "LayerResult", "Report", "add_arguments", "check", "main"]
@@ -48,12 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="where Keras runs the model (TF32 off, as for cases)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--record", metavar="FILE.h5",
+                        help="also write every recurrent layer call, as the model ran it, to a golden file "
+                             "(for keras-equiv diagnose and export)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Print the report; 0 every layer and the parameter count agree, 1 something failed, 2 bad input."""
     try:
-        report = check(args.model, getattr(args, "input", None), getattr(args, "device", "cpu"))
+        report = check(args.model, getattr(args, "input", None), getattr(args, "device", "cpu"),
+                       getattr(args, "record", None))
     except CheckModelError as exc:
         print(f"keras-equiv check-model: error: {exc}", file=sys.stderr)
         return 2
@@ -70,8 +74,9 @@ def main(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def check(model_path: str, input_path: str | None = None, device: str = "cpu") -> Report:
-    """Load the model, run it, check every recurrent layer call and the parameter count."""
+def check(model_path: str, input_path: str | None = None, device: str = "cpu", record_to: str | None = None) -> Report:
+    """Load the model, run it, check every recurrent layer call and the parameter count (``record_to``:
+    also write the calls to that golden file)."""
     path = load.model_file(model_path)
     if device == "gpu" and not session.gpu_available():
         raise CheckModelError("--device gpu: no GPU visible to Keras")
@@ -88,6 +93,9 @@ def check(model_path: str, input_path: str | None = None, device: str = "cpu") -
                 results, notes, input_text = from_file.check(path, loaded.unrebuildable, device)
             if input_path is not None:
                 notes.append(f"--input {input_path} not used: there is no model to feed it to")
+            if record_to:
+                notes.append(f"--record {record_to}: not written: the model cannot be run, so no layer call "
+                             "was recorded")
             return Report(str(model_path), header, input_text, results, None, notes,
                           warnings=warned.summarise(caught), checked_from=FROM_FILE)
         model, notes = loaded.model, loaded.notes
@@ -99,6 +107,9 @@ def check(model_path: str, input_path: str | None = None, device: str = "cpu") -
             recorded = calls.record_calls(model, checked, arrays)
         results = calls.check_layers(found, recorded, device)
         params = calls.param_counts(model, found, recorded)
+        if record_to:
+            count = record.record(model_path, found, recorded, record_to, device)
+            notes.append(f"recorded {count} recurrent layer call(s) to {record_to} (keras-equiv diagnose, export)")
     warnings = warned.summarise(caught)
     contradictions = warned.contradictions(warnings, nested, recorded)
     return Report(str(model_path), header, input_text, results, params, [*notes, *warned.notes(contradictions)],

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from harness import check_model, session
+from harness import check_model, cli, golden, session
 from harness.check_model import calls
 from harness.reference import recurrent
 
@@ -300,3 +300,34 @@ def test_gpu_without_a_gpu_exits_2(saved, capsys):
         pytest.skip("a GPU is visible here")
     code, out, err = run(capsys, str(saved["masked.h5"]), "--device", "gpu")
     assert (code, out, err) == (2, "", "keras-equiv check-model: error: --device gpu: no GPU visible to Keras\n")
+
+
+# ---------------------------------------------------------------- --record: the model's layers as a golden file
+
+def test_record_writes_every_layer_call_as_the_model_ran_it(saved, capsys, tmp_path):
+    out = tmp_path / "layers.h5"
+    code, text, _ = run(capsys, str(saved["nested.keras"]), "--record", str(out))
+    assert code == 0, text
+    assert f"recorded 4 recurrent layer call(s) to {out}" in text
+    recorded = {case.id: (case, arrays) for case, arrays, _ in golden.load(out)}
+    assert sorted(recorded) == ["outer-bi[cpu]", "outer-dec_lstm[cpu]", "outer-enc_lstm[cpu]",
+                                "outer-encoder-gru[cpu]"]
+    dec, arrays = recorded["outer-dec_lstm[cpu]"]
+    assert dec.layer == {"class": "LSTM", "units": 3, **{k: v for k, v in dec.layer.items()
+                                                          if k not in ("class", "units")}}
+    assert arrays.initial_state is not None  # the encoder's states, as the model handed them over
+    assert arrays.mask is None  # the nested Sequential drops the Masking mask (Keras warns so)
+    # The recorded cases are golden files like any other: verify reruns them, diagnose takes them.
+    assert cli.main(["verify", str(out)]) == 0
+    assert cli.main(["export", str(out), "--case", "outer-enc_lstm[cpu]", "--to", "npz",
+                     "--out", str(tmp_path / "enc.npz")]) == 0
+
+
+def test_record_keeps_the_mask_a_layer_got(saved, capsys, tmp_path):
+    out = tmp_path / "masked.h5"
+    code, _, _ = run(capsys, str(saved["masked.h5"]), "--record", str(out))
+    assert code == 0
+    ((case, arrays, _),) = golden.load(out)
+    assert case.id == "masked-lstm[cpu]" and case.mask.kind == "explicit"
+    assert arrays.mask is not None and (~arrays.mask).any()  # the padded steps the Masking layer found
+    assert cli.main(["verify", str(out)]) == 0
