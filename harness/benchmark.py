@@ -6,7 +6,10 @@
 2. the harness's own overhead per case: everything except Keras's forward call and the reference;
 3. resident memory over many cases in one process;
 4. ``pytest -n 2`` against ``-n 0`` on the bundled cases;
-5. the whole library on TensorFlow against jax, jax with its compilation cache empty and then filled
+5. one case from the CLI against a bare ``import tensorflow, keras``, and ``keras-equiv run -n 2`` against
+   ``-n 0`` on the whole library;
+6. the per-case split (Keras's call, the reference, the harness) per flavour, each in its own process;
+7. the whole library on TensorFlow against jax, jax with its compilation cache empty and then filled
    (flavours.jax_cache_settings), each ``keras-equiv run -q -n 2`` in a fresh process.
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import schema, session
+from . import flavours, schema, session
 from .runner import run_case
 
 SWEEP_10K = """cases:
@@ -118,6 +121,42 @@ def xdist() -> None:
         print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
 
 
+def _wall(argv: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return time.perf_counter() - t, proc
+
+
+def cli() -> None:
+    """The CLI's fixed cost, and what worker processes buy."""
+    # Each timed twice, the faster kept: the first process to import TensorFlow also warms the file cache.
+    bare = min(_wall([sys.executable, "-c", "import tensorflow, keras"])[0] for _ in range(2))
+    runs = [_wall([sys.executable, "-m", "harness", "run", "-q", "-n", "0", "seed-rnn-basic-lstm-seq-state[cpu]"])
+            for _ in range(2)]
+    one, proc = min(runs, key=lambda r: r[0])
+    print(f"one case from the CLI: {one:.1f}s wall against {bare:.1f}s for a bare `import tensorflow, keras` "
+          f"({one / bare:.2f}x; exit {proc.returncode})")
+    times = {}
+    for n in ("0", "2"):
+        times[n], proc = _wall([sys.executable, "-m", "harness", "run", "-q", "-n", n, "cases"])
+        summary = [line for line in proc.stdout.splitlines() if " cases: " in line]
+        print(f"keras-equiv run -n {n} cases (the whole library): {times[n]:.1f}s wall "
+              f"({summary[-1] if summary else '?'})")
+    print(f"  -n 2 speed-up over -n 0: {times['0'] / times['2']:.2f}x")
+
+
+def per_flavour(n_cases: int) -> None:
+    """overhead() in a fresh process per installed flavour."""
+    for flavour in flavours.FLAVOURS:
+        if flavours.missing_package(flavour):
+            print(f"per case, {flavour}: not installed")
+            continue
+        _, proc = _wall([sys.executable, "-m", "harness.benchmark", "--overhead-only", "--keras", flavour,
+                         "--cases", str(n_cases)])
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("per case")]
+        print(f"{flavour}: {lines[-1] if lines else proc.stderr[-300:]}")
+
+
 def whole_library(workers: int = 2) -> None:
     """Wall time of the whole library per flavour run, and jax's against TensorFlow's."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,12 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-flavours", action="store_true",
                         help="skip the whole-library runs on TensorFlow and jax (the longest part)")
     parser.add_argument("--only-flavours", action="store_true", help="run only the whole-library runs")
+    parser.add_argument("--overhead-only", action="store_true", help="run only the per-case split (with --keras)")
+    parser.add_argument("--keras", metavar="FLAVOUR",
+                        help="the flavour of --overhead-only (default: the installed one)")
     args = parser.parse_args(argv)
     if args.only_flavours:
         whole_library()
         return 0
+    if args.overhead_only:
+        flavours.select(args.keras)
+        overhead(args.cases)
+        return 0
     collection()
     overhead(args.cases)
+    cli()
+    per_flavour(args.cases)
     memory(args.memory_cases)
     if not args.skip_xdist:
         xdist()
