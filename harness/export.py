@@ -629,12 +629,7 @@ def main(args, gate_orders: Mapping[Target, GateOrder] = GATE_ORDERS) -> int:
     except ValueError:
         raise UsageError(f"--to {args.target}: expected one of {', '.join(t.value for t in Target)}") from None
     check_output_path("--out", args.out, stdout_ok=False)
-    recorded = golden.load(args.golden, args.case)
-    if len(recorded) > 1:
-        ids = ", ".join(case.id for case, _, _ in recorded)
-        raise UsageError(f"{args.golden} holds {len(recorded)} cases: name the one to export with --case "
-                         f"(one of {ids})")
-    case, arrays, provenance = recorded[0]
+    case, arrays, provenance = golden.one_case(args.golden, args.case, "to export")
     result = export(case, arrays, provenance, target, Path(args.out), gate_orders)
     print("\n".join(text(result)))
     return 0 if result.proven else 1

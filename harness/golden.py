@@ -174,6 +174,16 @@ def load(path: str | Path, case_id: str | None = None,
     return out
 
 
+def one_case(path: str | Path, case_id: str | None, purpose: str) -> tuple[Case, Arrays, dict]:
+    """The one recorded case a command works on (load's triple): ``case_id``'s, or the file's only one;
+    UsageError naming the choice when the file holds several (``purpose``: "the port ran", "to export")."""
+    recorded = load(path, case_id)
+    if len(recorded) > 1:
+        ids = ", ".join(case.id for case, _, _ in recorded)
+        raise UsageError(f"{path} holds {len(recorded)} cases: name the one {purpose} with --case (one of {ids})")
+    return recorded[0]
+
+
 # ---------------------------------------------------------------- expect.golden
 
 def _cannot_feed(case: Case, recorded: Case) -> str | None:

@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import data, flavours, golden, layers
+from . import data, flavours, golden, layers, runner
 from . import keras_api as api
-from .case import Case, OutputKey
+from .case import Case
 from .compare import Comparison, compare
 from .diagnosis import findings as diagnosis
 from .errors import UsageError
@@ -101,7 +101,7 @@ def judge(case: Case, arrays: data.Arrays, provenance: Mapping, port: Mapping[st
     actual = {keys[name]: np.asarray(value) for name, value in port.items()}
     fed = [data.round_to(x, compute) for x in arrays.inputs]
     init = [data.round_to(s, compute) for s in arrays.initial_state] if arrays.initial_state is not None else None
-    expected = _reference(case, cfg, fed, arrays, init)
+    expected = runner.reference_outputs(case, recurrent, cfg, fed, arrays.mask, init, arrays.weights)
     comparisons = tuple(compare(str(k), v, arrays.golden_outputs[k], resolve(case, k), against="Keras (recorded)")
                         for k, v in actual.items())
     reference = tuple(compare(str(k), expected[k], v, resolve(case, k), against="Keras (recorded)")
@@ -112,19 +112,6 @@ def judge(case: Case, arrays: data.Arrays, provenance: Mapping, port: Mapping[st
                                    mask=arrays.mask, initial_state=init,
                                    reset_before=case.calls.reset_before if case.calls else ())
     return PortResult(case, comparisons, reference, found)
-
-
-def _reference(case: Case, cfg: Mapping, fed: list, arrays: data.Arrays, init) -> dict[OutputKey, np.ndarray]:
-    """The reference's outputs of every recorded call (runner.reference_outputs's rule for calls)."""
-    if not case.calls:
-        return {OutputKey(k): v for k, v in recurrent.run(cfg, fed[0], arrays.weights, arrays.mask, init).items()}
-    out, states = {}, init
-    for call, x in enumerate(fed, start=1):
-        if call in case.calls.reset_before:
-            states = None
-        result, states = recurrent.forward(cfg, x, arrays.weights, arrays.mask, states)
-        out.update({OutputKey(k, call): v for k, v in result.items()})
-    return out
 
 
 def text(result: PortResult) -> list[str]:
@@ -156,12 +143,7 @@ def to_json(result: PortResult) -> str:
 
 def main(args, write_json, draw) -> int:
     """The ``diagnose`` command: 0 the port agrees, 1 it differs, 2 bad input (UsageError/GoldenError)."""
-    recorded = golden.load(args.golden, args.case)
-    if len(recorded) > 1:
-        ids = ", ".join(case.id for case, _, _ in recorded)
-        raise UsageError(f"{args.golden} holds {len(recorded)} cases: name the one the port ran with --case "
-                         f"(one of {ids})")
-    case, arrays, provenance = recorded[0]
+    case, arrays, provenance = golden.one_case(args.golden, args.case, "the port ran")
     port = read_port(args.port, [str(k) for k in arrays.golden_outputs])
     result = judge(case, arrays, provenance, port)
     out = text(result)
