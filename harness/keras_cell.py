@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import session
+from . import layers, session
 from .diagnosis.divergence import CellStep, Direction
 
 
@@ -34,3 +34,10 @@ def cell_step(layer, direction: Direction | str | None = None) -> CellStep:
         return session.to_numpy(out), [session.to_numpy(s) for s in new]
 
     return step
+
+
+def cell_steps(layer, cfg) -> CellStep | dict[Direction, CellStep]:
+    """What divergence.first_divergence drives: the layer's cell, or one per direction of a Bidirectional."""
+    if not layers.is_bidirectional(cfg):
+        return cell_step(layer)
+    return {d: cell_step(layer, d) for d in Direction}

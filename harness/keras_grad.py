@@ -5,7 +5,7 @@ then states, in Keras's order), ``gradients`` asks the backend of this process's
 dL/d(initial states) and dL/d(each trainable weight): ``tf.GradientTape`` on TensorFlow and tf_keras,
 ``jax.grad`` through ``layer.stateless_call`` on jax, ``.backward()`` on torch.  Weight gradients are
 keyed as ``keras_layer.read_weights`` keys the weights, found by variable identity.  The call is the
-one keras_modes makes eagerly (``keras_modes._kwargs``), fed in the dtype keras_layer feeds.
+one keras_modes makes eagerly (``keras_modes.call_kwargs``), fed in the dtype keras_layer feeds.
 """
 from __future__ import annotations
 
@@ -51,17 +51,13 @@ def feed_dtype(layer) -> str:
     return facts.feed if facts is not None else str(layer.compute_dtype)
 
 
-def _flat(result) -> list:
-    return list(result) if isinstance(result, (list, tuple)) else [result]
-
-
 def _weight_paths(layer) -> dict[int, tuple[str, ...]]:
     """id(variable) -> its key path in read_weights (Bidirectional: direction, then name)."""
     if type(layer).__name__ == "Bidirectional":
-        return {id(v): (direction, keras_layer._weight_name(v))
+        return {id(v): (direction, keras_layer.weight_name(v))
                 for direction, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer))
                 for v in sub.weights}
-    return {id(v): (keras_layer._weight_name(v),) for v in layer.weights}
+    return {id(v): (keras_layer.weight_name(v),) for v in layer.weights}
 
 
 def _tensorflow(layer, call: _Call) -> _Raw:
@@ -73,7 +69,7 @@ def _tensorflow(layer, call: _Call) -> _Raw:
     given = states if call.initial_state is not None else None
     with tf.GradientTape() as tape:
         tape.watch([x, *states])
-        out = _flat(layer(x, **keras_modes._kwargs(call.feed, mask, given)))
+        out = keras_layer.as_list(layer(x, **keras_modes.call_kwargs(call.feed, mask, given)))
         loss = tf.add_n([tf.reduce_sum(tf.cast(u, o.dtype) * o) for u, o in zip(call.upstream, out)])
     weights = list(layer.trainable_weights)
     grads = tape.gradient(loss, [x, states, weights], unconnected_gradients=tf.UnconnectedGradients.ZERO)
@@ -88,9 +84,9 @@ def _jax(layer, call: _Call) -> _Raw:
     non_trainable = [v.value for v in layer.non_trainable_variables]
 
     def loss(trainable, x, states):
-        kwargs = keras_modes._kwargs(call.feed, mask, states)
+        kwargs = keras_modes.call_kwargs(call.feed, mask, states)
         out, _ = layer.stateless_call(trainable, non_trainable, x, **kwargs)
-        return sum(jnp.sum(jnp.asarray(u, dtype=o.dtype) * o) for u, o in zip(call.upstream, _flat(out)))
+        return sum(jnp.sum(jnp.asarray(u, dtype=o.dtype) * o) for u, o in zip(call.upstream, keras_layer.as_list(out)))
 
     trainable = [v.value for v in layer.trainable_variables]
     x = session.to_tensor(call.x, call.feed.dtype)
@@ -110,7 +106,7 @@ def _torch(layer, call: _Call) -> _Raw:
     variables = list(layer.trainable_weights)
     for v in variables:
         v.value.grad = None  # .backward() adds to what an earlier call left
-    out = _flat(layer(x, **keras_modes._kwargs(call.feed, mask, states)))
+    out = keras_layer.as_list(layer(x, **keras_modes.call_kwargs(call.feed, mask, states)))
     loss = sum((o.new_tensor(u) * o).sum() for u, o in zip(call.upstream, out))  # u in o's dtype, on o's device
     loss.backward()
     return _Raw(x.grad, [s.grad for s in states] if states is not None else None, [v.value.grad for v in variables])

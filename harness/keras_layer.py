@@ -154,13 +154,18 @@ def symbolic_shapes(keras, layer, shape: tuple, dtype: str) -> tuple[tuple[tuple
         return None, f"{type(exc).__name__}: {exc}".strip()
 
 
-def _weight_name(variable) -> str:
+def as_list(result) -> list:
+    """What a Keras call returned, as a list of its tensors (one tensor: a list of one)."""
+    return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def weight_name(variable) -> str:
     # Keras 3: "kernel"; tf_keras: "lstm/lstm_cell/kernel:0".
     return variable.name.split("/")[-1].split(":")[0]
 
 
 def _cell_weights(layer) -> dict[str, np.ndarray]:
-    return {_weight_name(v): np.asarray(w) for v, w in zip(layer.weights, layer.get_weights())}
+    return {weight_name(v): np.asarray(w) for v, w in zip(layer.weights, layer.get_weights())}
 
 
 def read_weights(layer) -> dict:
@@ -182,7 +187,7 @@ def set_weights(layer, values: dict) -> None:
         current = _cell_weights(layer)
     current.update({k: np.asarray(v, dtype=current[k].dtype) for k, v in values.items()})
     with keras_call("setting the weights"):
-        layer.set_weights([current[_weight_name(v)] for v in layer.weights])
+        layer.set_weights([current[weight_name(v)] for v in layer.weights])
 
 
 def predict_kernel(case: Case, mask: np.ndarray | None, gpu_visible: bool,
@@ -238,7 +243,7 @@ def run(case: Case, inputs: list[np.ndarray], mask: np.ndarray | None,
                     reset_states(layer)
                 # initial_state starts the first call; later calls carry the state
                 result = call_layer(swap(x), initial_state if index == 1 else None)
-                result = list(result) if isinstance(result, (list, tuple)) else [result]
+                result = as_list(result)
                 values = [session.to_numpy(t) for t in result]
                 devices.update(session.tensor_device(t) for t in result)
             if len(values) != len(names):

@@ -31,7 +31,7 @@ class Feed(NamedTuple):
     static_batch: bool  # the batch is part of the layer (stateful): keras.Input needs it
 
 
-def _kwargs(feed: Feed, mask, states) -> dict:
+def call_kwargs(feed: Feed, mask, states) -> dict:
     """The layer call's keyword arguments: training, the first call's states, the mask (tensors)."""
     kwargs: dict[str, Any] = {"training": True} if feed.training else {}
     if states is not None:
@@ -52,7 +52,7 @@ def _eager(layer, feed: Feed) -> Call:
         tensor = session.to_tensor(x, feed.dtype)
         if feed.masking is not None:
             tensor = feed.masking(tensor)
-        return layer(tensor, **_kwargs(feed, mask, _states(feed, initial_state)))
+        return layer(tensor, **call_kwargs(feed, mask, _states(feed, initial_state)))
     return call
 
 
@@ -62,7 +62,7 @@ def _tf_function(layer, feed: Feed, jit_compile: bool) -> Call:
     def body(tensor, mask, states):
         if feed.masking is not None:
             tensor = feed.masking(tensor)
-        return layer(tensor, **_kwargs(feed, mask, states))
+        return layer(tensor, **call_kwargs(feed, mask, states))
 
     traced = tf.function(body, jit_compile=jit_compile)
     mask = session.to_tensor(feed.mask) if feed.mask is not None else None

@@ -22,7 +22,6 @@ from . import keras_api as api
 from .case import Case, OutputKey
 from .compare import Issue
 from .diagnosis import findings
-from .diagnosis.divergence import Direction
 from .errors import GoldenError, KerasRaised, NoGPU, Unsupported
 from .reference import backward, recurrent, sequential
 from .result import CaseResult, Check, Side, Verdict
@@ -239,7 +238,7 @@ def _diagnosed(result: CaseResult, cfg: dict, fed: list, fed_init, mask, run, ex
     the reference's states) and the layout hypotheses (harness/diagnosis/findings.py)."""
     case = result.case
     try:
-        cell = cell_steps(run.layer, cfg) if run.layer is not None else None
+        cell = keras_cell.cell_steps(run.layer, cfg) if run.layer is not None else None
         found = findings.diagnose(cfg, fed, run.weights, run.outputs, expected,
                                   lambda key: tolerances.resolve(case, key, options.tf32), mask=mask,
                                   initial_state=fed_init, cell_step=cell,
@@ -248,13 +247,6 @@ def _diagnosed(result: CaseResult, cfg: dict, fed: list, fed_init, mask, run, ex
         return dataclasses.replace(result, diagnosis_problem=f"harness bug in the diagnosis: {type(exc).__name__}: "
                                                              f"{exc}\n{traceback.format_exc()}")
     return dataclasses.replace(result, findings=found)
-
-
-def cell_steps(layer, cfg: dict):
-    """Keras's own cell of a layer (one per direction of a Bidirectional), one step at a time."""
-    if not layers.is_bidirectional(cfg):
-        return keras_cell.cell_step(layer)
-    return {d: keras_cell.cell_step(layer, d) for d in Direction}
 
 
 def _run_model(case: Case, options: RunOptions, ref: ModuleType, keras_cache: dict | None,

@@ -24,7 +24,7 @@ from .. import kernel_watch, layers, session
 from .. import keras_api as api
 from ..compare import compare
 from ..errors import CheckModelError, KerasRaised
-from ..keras_layer import keras_call, read_weights
+from ..keras_layer import as_list, keras_call, read_weights
 from ..reference import recurrent
 from ..tolerances import DEFAULT_TOLERANCE, Tolerance, for_row
 from .report import LayerResult, first_line
@@ -138,10 +138,6 @@ def layer_config(layer) -> tuple[dict | None, str]:
 
 # ---------------------------------------------------------------- recording the model's calls
 
-def _flat(result) -> list:
-    return list(result) if isinstance(result, (list, tuple)) else [result]
-
-
 def _numpy(value) -> np.ndarray | None:
     return None if value is None else session.to_numpy(value)
 
@@ -162,8 +158,8 @@ def record_calls(model, watched: list, inputs: list[np.ndarray]) -> dict[int, li
                 # Keras 3 names the first argument sequences, tf_keras inputs.
                 sequences=_numpy(bound["sequences" if "sequences" in bound else "inputs"]),
                 mask=_numpy(bound.get("mask")),
-                initial_state=None if state is None else [_numpy(s) for s in _flat(state)],
-                training=bound.get("training"), outputs=[_numpy(o) for o in _flat(out)]))
+                initial_state=None if state is None else [_numpy(s) for s in as_list(state)],
+                training=bound.get("training"), outputs=[_numpy(o) for o in as_list(out)]))
             return out
         return call
 
@@ -206,7 +202,7 @@ def check_layer(path: str, layer, call: LayerCall, device: str) -> LayerResult:
                 kwargs["mask"] = session.to_tensor(call.mask)
             if call.initial_state is not None:
                 kwargs["initial_state"] = [session.to_tensor(s) for s in call.initial_state]
-            got = [session.to_numpy(r) for r in _flat(layer(session.to_tensor(call.sequences), **kwargs))]
+            got = [session.to_numpy(r) for r in as_list(layer(session.to_tensor(call.sequences), **kwargs))]
         weights = read_weights(layer)
     except KerasRaised as raised:  # one layer's error fails that layer; the others go on
         return LayerResult(path, cls, "error", notes=notes, message=first_line(raised.original))
