@@ -27,7 +27,7 @@ from .diagnosis import findings as diagnosis
 from .errors import UsageError
 from .golden_format import h5py_module
 from .reference import recurrent
-from .report import error_text, strict
+from .report import error_text, problem, strict
 from .tolerances import resolve
 
 FORMAT = "keras-equiv-diagnosis"
@@ -120,7 +120,7 @@ def text(result: PortResult) -> list[str]:
     out = [f"{verdict}  {result.case.id}: the port against Keras's recorded outputs"]
     for c in result.comparisons:
         mark = "ok  " if c.passed else "FAIL"
-        out.append(f"  {mark} {c.name}: {error_text(c)}")
+        out.append(f"  {mark} {c.name}: {error_text(c) if c.worst else problem(c)}")
     off = [c for c in result.reference if not c.passed]
     if off:
         out.append("  note: the reference itself differs from the recorded Keras outputs here ("

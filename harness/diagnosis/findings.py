@@ -65,12 +65,11 @@ def diagnose(cfg: Mapping, inputs: Sequence[np.ndarray], weights: Mapping, actua
 
     ``inputs``: one array per call (a stateful run has several; ``reset_before`` the calls that start
     from zero states, and each call's outputs are keyed ``OutputKey(name, call)``).  ``actual`` may hold
-    only some of the outputs.  ``cell_step``: Keras's own cell (keras_cell.cell_step), where there is one.
+    only some of the outputs; one of another shape than the reference's is left out (its comparison
+    already says so).  ``cell_step``: Keras's own cell (keras_cell.cell_step), where there is one.
     """
-    rows = []
-    for key, value in actual.items():
-        if key in expected and np.shape(value) == np.shape(expected[key]):
-            rows.append(by_timestep(key, value, expected[key], tolerance(key)))
+    actual = {k: v for k, v in actual.items() if k in expected and np.shape(v) == np.shape(expected[k])}
+    rows = [by_timestep(key, value, expected[key], tolerance(key)) for key, value in actual.items()]
     stateful = any(k.call is not None for k in actual)
     tol = tolerance(OutputKey("output", 1 if stateful else None))
     divergences: list[Divergence] = []
@@ -85,8 +84,7 @@ def diagnose(cfg: Mapping, inputs: Sequence[np.ndarray], weights: Mapping, actua
             states = recurrent.forward(cfg, x, weights, mask, states)[1]
     first = 1 if stateful else None
     mine = {k.name: v for k, v in actual.items() if k.call == first}
-    x0, init0 = inputs[0], initial_state
-    explained = layouts.explain(cfg, x0, weights, mine, tol, mask, init0) if mine else ()
+    explained = layouts.explain(cfg, inputs[0], weights, mine, tol, mask, initial_state) if mine else ()
     fits = layout_fits(explained)
     found = Findings(tuple(rows), tuple(divergences), fits, layouts.verdict(explained) if explained else "", first)
     d = found.first_divergence

@@ -116,3 +116,13 @@ def test_diagnose_never_imports_keras(tmp_path):
                            "--case", GRU], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_output_of_the_wrong_shape_differs_and_the_rest_is_still_diagnosed(tmp_path, capsys):
+    given = outputs(GRU)
+    short = {"output": given["output"][:, :-1], "h": given["h"] + 0.5}  # a step short; h off
+    code = cli.main(["diagnose", str(GOLDEN), npz(tmp_path, short), "--case", GRU])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL output: shape" in out and "FAIL h:" in out
+    assert "error by timestep" in out and "    h  err/tol" in out and "    output  err/tol" not in out
