@@ -1,6 +1,7 @@
 """The Keras session keeps the backend's native log lines off the user's terminal unless asked."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -28,3 +29,11 @@ def test_native_logs_are_hidden_by_default_and_shown_when_verbose():
     assert not [word for word in NATIVE if word in _run({})]
     shown = _run({session.VERBOSE_ENV: "1"})
     assert any(word in shown for word in NATIVE)
+
+
+def test_what_loading_keras_leaves_is_frozen_out_of_the_collectors_walks():
+    """session.keras() freezes the objects its import left (gc.freeze), so that a full collection
+    walks only what cases made: the Keras module's own namespace is no longer tracked."""
+    module = session.keras()
+    assert gc.get_freeze_count() > 0
+    assert not any(tracked is vars(module) for tracked in gc.get_objects())
