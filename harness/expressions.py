@@ -8,6 +8,7 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from _pytest.mark import expression
 
@@ -29,6 +30,18 @@ def compile_expression(expr: str, option: str) -> expression.Expression:
         raise UsageError(f"Wrong expression passed to '{option}': {expr}: at column {exc.offset}: {exc.msg}") from None
 
 
+class Keywords(NamedTuple):
+    """What ``-k`` and ``-m`` look at in one case, worked out once for all the expressions tested
+    on it (known.attach tests every row of a table on every case)."""
+
+    names: str  # keyword_names, lower-cased, one per line (no -k word holds a newline)
+    markers: frozenset[str]
+
+
+def keywords(case: Case) -> Keywords:
+    return Keywords("\n".join(name.lower() for name in keyword_names(case)), frozenset(markers(case)))
+
+
 def keyword_names(case: Case) -> set[str]:
     """What ``-k`` matches a case by, as pytest matches its item: the id, its markers, and the
     folders and file of its path below the current directory (pytest: below the rootdir; a file
@@ -46,26 +59,24 @@ def _path_parts(path: str, cwd: str) -> tuple[str, ...]:
         return (Path(path).name,)
 
 
-def keyword_matcher(expr: str) -> Callable[[Case], bool]:
-    """``-k EXPR``: true for a case when the expression holds with each word true if it is a
-    substring (any case) of one of the case's keyword_names, as in pytest."""
+def keyword_matcher(expr: str) -> Callable[[Keywords], bool]:
+    """``-k EXPR``: true for a case's keywords when the expression holds with each word true if it
+    is a substring (any case) of one of the case's keyword_names, as in pytest."""
     compiled = compile_expression(expr, "-k")
 
-    def matches(case: Case) -> bool:
-        names = [name.lower() for name in keyword_names(case)]
-
+    def matches(case: Keywords) -> bool:
         def word(sub: str, /, **kwargs) -> bool:
             if kwargs:
                 raise UsageError("Keyword expressions do not support call parameters.")
-            return any(sub.lower() in name for name in names)
+            return sub.lower() in case.names  # a substring of one of the names
 
         return compiled.evaluate(word)
 
     return matches
 
 
-def marker_matcher(expr: str) -> Callable[[Case], bool]:
-    """``-m EXPR``: true for a case when the expression holds with each word true if the case has
+def marker_matcher(expr: str) -> Callable[[Keywords], bool]:
+    """``-m EXPR``: true for a case's keywords when the expression holds with each word true if the case has
     that marker (markers.MARKERS; an unknown name is a UsageError, not a silent empty selection)."""
     compiled = compile_expression(expr, "-m")
     unknown = sorted(compiled.idents() - set(MARKERS))
@@ -75,8 +86,7 @@ def marker_matcher(expr: str) -> Callable[[Case], bool]:
         raise UsageError(f"unknown marker(s) in '-m' expression: {', '.join(unknown)}{hint}; "
                          "keras-equiv list --markers lists them")
 
-    def matches(case: Case) -> bool:
-        have = set(markers(case))
-        return compiled.evaluate(lambda name, /, **kwargs: name in have and not kwargs)
+    def matches(case: Keywords) -> bool:
+        return compiled.evaluate(lambda name, /, **kwargs: name in case.markers and not kwargs)
 
     return matches

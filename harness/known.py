@@ -35,7 +35,7 @@ from . import keras_api as api
 from .case import Case, ErrorSpec, Known, MismatchSpec, OutputKey
 from .checks import GRADIENTS, SYMBOLIC
 from .errors import CaseSchemaError, SchemaProblem, UsageError
-from .expressions import keyword_matcher, marker_matcher
+from .expressions import Keywords, keyword_matcher, keywords, marker_matcher
 from .yaml_lines import LineDict, error_line, load
 
 TABLE_NAME = "known.yaml"
@@ -75,8 +75,8 @@ class Row:
     skip: str = ""
     agree: str = ""
 
-    def selects(self, case: Case) -> bool:
-        """Whether the row's -k / -m expressions take this case (flavour, release, device, dtype
+    def selects(self, case: Keywords) -> bool:
+        """Whether the row's -k / -m expressions take the case of these keywords (flavour, release, device, dtype
         and mode are decided when the case runs, --device and --mode may move it: Known.holds)."""
         return ((not self.cases or keyword_matcher(self.cases)(case))
                 and (not self.markers or marker_matcher(self.markers)(case)))
@@ -241,4 +241,5 @@ def attach(cases: list[Case], rows: tuple[Row, ...]) -> list[Case]:
     """Each case with the rows that select it appended to its own known entries."""
     if not rows:
         return cases
-    return [dataclasses.replace(c, known=c.known + tuple(r.known(c) for r in rows if r.selects(c))) for c in cases]
+    return [dataclasses.replace(c, known=c.known + tuple(r.known(c) for r in rows if r.selects(kw)))
+            for c in cases for kw in (keywords(c),)]

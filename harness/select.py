@@ -9,7 +9,7 @@ from pathlib import Path
 from . import modes, schema
 from .case import Case
 from .errors import UsageError
-from .expressions import keyword_matcher, marker_matcher
+from .expressions import keyword_matcher, keywords, marker_matcher
 
 
 def default_case_dirs() -> list[Path]:
@@ -55,7 +55,7 @@ def select(args: Sequence[str], keyword: str | None = None, device: str | None =
                 raise UsageError(f"no case with id '{wanted}'{hint}")
             chosen.update((c.id, c) for c in hits)
         cases = list(chosen.values())
-    return [c for c in cases if all(match(c) for match in keep)]
+    return [c for c in cases if not keep or all(match(keywords(c)) for match in keep)]
 
 
 def with_device(cases: Iterable[Case], device: str | None) -> list[Case]:
