@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__, check_model, diff, explain, export, flavours, golden, layers, plot, port, progress, report
-from . import schema
+from . import schema, session
 from . import keras_api as api
 from .errors import CaseSchemaError, GoldenError, HarnessError, UsageError
 from .markers import MARKERS, markers
@@ -194,8 +194,29 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
                     runner=lambda case, options: run_golden(jobs[case.id], options, runner), out=out, color=color,
                     plot_dir=plot_dir)
     _check_targets(args.targets)
-    cases = select(args.targets, args.keyword, args.device, args.marks, args.mode)
     options = RunOptions(tf32=getattr(args, "tf32", False), require_gpu=getattr(args, "require_gpu", False))
+    with _workers(args, runner, options) as pool:  # they load Keras while the cases are chosen here
+        return _chosen(args, runner, options, pool, json_path, plot_dir)
+
+
+def _workers(args: argparse.Namespace, runner: Runner, options: RunOptions):
+    """``run -n N``: the worker processes, started now so that each imports Keras (seconds) while
+    this process loads the case files; an injected runner (tests) runs here, without them."""
+    if args.command != "run":
+        return contextlib.nullcontext()
+    if args.workers < 0 or args.timeout < 0:
+        raise UsageError("-n and --timeout take a number of 0 or more")
+    if args.timeout and not args.workers:
+        raise UsageError("--timeout needs worker processes (-n 1 or more): a case in this process cannot be stopped")
+    if not args.workers or runner is not run_case:
+        return contextlib.nullcontext()
+    return Pool(args.workers, run_case, options, args.timeout, warm=session.keras)
+
+
+def _chosen(args: argparse.Namespace, runner: Runner, options: RunOptions, pool: Pool | None,
+            json_path: str | None, plot_dir: str | None) -> int:
+    """The selection commands, on the cases the arguments choose."""
+    cases = select(args.targets, args.keyword, args.device, args.marks, args.mode)
     if args.command == "validate":
         print(f"ok: {len(cases)} cases")
         return 0
@@ -212,14 +233,8 @@ def _command(args: argparse.Namespace, runner: Runner) -> int:
     if args.command == "record":
         return _record(cases, args.out, args.force, options, runner)
     out, color = _human_stream(json_path)
-    if args.workers < 0 or args.timeout < 0:
-        raise UsageError("-n and --timeout take a number of 0 or more")
-    if args.timeout and not args.workers:
-        raise UsageError("--timeout needs worker processes (-n 1 or more): a case in this process cannot be stopped")
-    # An injected runner (tests) runs here; run_case goes to the worker processes.
-    workers = args.workers if runner is run_case else 0
-    return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color, workers=workers,
-                timeout=args.timeout, plot_dir=plot_dir)
+    return _run(cases, json_path, args.quiet, options, runner=runner, out=out, color=color, pool=pool,
+                plot_dir=plot_dir)
 
 
 def _human_stream(json_path: str | None):
@@ -286,8 +301,8 @@ def _in_process(cases, runner: Runner, options: RunOptions):
 
 
 def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runner: Runner = run_case,
-         out=None, color: bool = False, workers: int = 0, timeout: float = 0.0, plot_dir: str | None = None) -> int:
-    """Run the cases with ``runner`` (here, or in ``workers`` processes), a row each as they finish,
+         out=None, color: bool = False, pool: Pool | None = None, plot_dir: str | None = None) -> int:
+    """Run the cases with ``runner`` here, or in the ``pool``'s worker processes; a row each as they finish,
     then _report in case order.  Ctrl-C (or stdout closing) stops the loop: the summary covers what
     ran, the JSON says "complete": false, exit 130."""
     out = sys.stdout if out is None else out
@@ -299,10 +314,9 @@ def _run(cases, json_path: str | None, quiet: bool, options: RunOptions, *, runn
     width = max(len(c.id) for c in cases)
     stopped = False
     how = progress.mode(out, quiet, os.environ, len(cases))
-    pool = Pool(workers, runner, options, timeout) if workers else contextlib.nullcontext()
     try:
-        with pool, progress.Progress(out, len(cases), how, lines_to=sys.stderr, first=cases[0].id) as shown:
-            finished = pool.results(cases) if workers else _in_process(cases, runner, options)
+        with progress.Progress(out, len(cases), how, lines_to=sys.stderr, first=cases[0].id) as shown:
+            finished = pool.results(cases) if pool is not None else _in_process(cases, runner, options)
             for index, result in finished:
                 done[index] = result
                 if not quiet or result.verdict.failed:

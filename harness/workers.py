@@ -21,9 +21,15 @@ from .result import CaseResult, Verdict
 Run = Callable[..., CaseResult]  # run_case(case, options)
 
 
-def _serve(conn: Connection, run: Run, options) -> None:
-    """A worker: run each case it is sent until it is sent None."""
+def _serve(conn: Connection, run: Run, options, warm: Callable[[], object] | None) -> None:
+    """A worker: ``warm()`` first, then run each case it is sent until it is sent None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
+    if warm is not None:
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - the first case meets the same problem and reports it as its verdict
+            pass
+    conn.send(None)  # ready: the parent starts the first case's clock (--timeout) now
     while True:
         job = conn.recv()
         if job is None:
@@ -54,17 +60,21 @@ def overran(case: Case, limit: float, seconds: float) -> CaseResult:
 
 
 class _Worker:
-    def __init__(self, context, run: Run, options):
+    def __init__(self, context, run: Run, options, warm: Callable[[], object] | None):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, run, options), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, run, options, warm), daemon=True)
         self.process.start()
         child.close()
         self.job: tuple[int, Case] | None = None
-        self.started = 0.0
+        self.started = 0.0  # when its case's clock started: given it, or the worker became ready
+        self.ready = False  # warmed up (until then no case's time runs out)
 
     def give(self, index: int, case: Case) -> None:
         self.job, self.started = (index, case), time.monotonic()
         self.conn.send((index, case))
+
+    def overran(self, timeout: float, now: float) -> bool:
+        return timeout > 0 and self.ready and now - self.started >= timeout
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -82,14 +92,21 @@ class _Worker:
 
 
 class Pool:
-    """``with Pool(n, run, options, timeout) as pool: for index, result in pool.results(cases)``."""
+    """``with Pool(n, run, options, timeout) as pool: for index, result in pool.results(cases)``.
 
-    def __init__(self, workers: int, run: Run, options, timeout: float = 0.0):
+    The workers start on entering, each calling ``warm`` (session.keras: the import of seconds) while
+    the caller still loads its cases; a worker that replaces a dead one warms up too."""
+
+    def __init__(self, workers: int, run: Run, options, timeout: float = 0.0,
+                 warm: Callable[[], object] | None = None):
         self.size, self.run, self.options, self.timeout = max(1, workers), run, options, timeout
+        self.warm = warm
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
 
     def __enter__(self) -> Pool:
+        while len(self.workers) < self.size:
+            self._spawn()
         return self
 
     def __exit__(self, *exc_info) -> bool:
@@ -99,7 +116,7 @@ class Pool:
         return False
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self.context, self.run, self.options)
+        worker = _Worker(self.context, self.run, self.options, self.warm)
         self.workers.append(worker)
         return worker
 
@@ -110,7 +127,7 @@ class Pool:
     def results(self, cases: Sequence[Case]) -> Iterator[tuple[int, CaseResult]]:
         """(index, result) of every case, as they finish."""
         todo = list(enumerate(cases))[::-1]
-        while len(self.workers) < min(self.size, len(cases)):
+        while len(self.workers) < self.size:  # results() outside a with block
             self._spawn()
         for worker in self.workers:
             if todo:
@@ -118,15 +135,20 @@ class Pool:
         while any(w.job is not None for w in self.workers):
             busy = [w for w in self.workers if w.job is not None]
             wait_for = None
-            if self.timeout > 0:
-                wait_for = max(0.0, min(w.started + self.timeout for w in busy) - time.monotonic())
+            timed = [w.started + self.timeout for w in busy if w.ready]
+            if self.timeout > 0 and timed:
+                wait_for = max(0.0, min(timed) - time.monotonic())
             ready = wait([w.conn for w in busy], timeout=wait_for)
             now = time.monotonic()
             for worker in list(busy):
                 index, case = worker.job
                 if worker.conn in ready:
                     try:
-                        got_index, result = worker.conn.recv()
+                        got = worker.conn.recv()
+                        if got is None:  # warmed up: its case's clock starts now
+                            worker.ready, worker.started = True, now
+                            continue
+                        got_index, result = got
                     except (EOFError, OSError):  # the process died with the case
                         worker.process.join(timeout=5)
                         result, got_index = died(case, worker.process.exitcode, now - worker.started), index
@@ -134,7 +156,7 @@ class Pool:
                         worker = self._spawn()
                     worker.job = None
                     yield got_index, result
-                elif self.timeout > 0 and now - worker.started >= self.timeout:
+                elif worker.overran(self.timeout, now):
                     seconds = now - worker.started
                     self._replace(worker)
                     worker = self._spawn()

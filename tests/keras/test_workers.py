@@ -44,6 +44,26 @@ def test_a_crash_and_a_hang_are_their_cases_errors_and_the_run_goes_on(tmp_path:
     assert {r.message for i, r in results.items() if i in (0, 3, 4)} != {f"ran in {os.getpid()}"}  # not here
 
 
+def slow_warm_up():
+    """Runs in a worker before its first case: as slow as an import of TensorFlow, and leaves a mark."""
+    time.sleep(3)
+    os.environ["WARMED_UP"] = str(os.getpid())
+
+
+def reports_its_warm_up(case, options):
+    return CaseResult(case, Verdict.PASS, message=f"warmed up: {os.environ.get('WARMED_UP') == str(os.getpid())}")
+
+
+def test_each_worker_warms_up_first_and_the_timeout_counts_only_the_case(tmp_path: Path):
+    """warm (session.keras in the CLI) runs in each worker before its first case, while the caller
+    still loads cases; a --timeout shorter than the warm-up stops no case."""
+    (tmp_path / "c.yaml").write_text(CASES)
+    cases = [c for c in schema.load_file(tmp_path / "c.yaml") if c.base_id.startswith("fine")]
+    with Pool(2, reports_its_warm_up, RunOptions(), timeout=2.0, warm=slow_warm_up) as pool:
+        results = dict(pool.results(cases))
+    assert [results[i].message for i in range(3)] == ["warmed up: True"] * 3
+
+
 def test_the_timeout_needs_worker_processes(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(CASES)
     assert main(["run", str(tmp_path / "c.yaml"), "-n", "0", "--timeout", "5"]) == 2
