@@ -1,28 +1,36 @@
-"""Measure the speed and memory targets of DESIGN.md; prints numbers, asserts nothing.
+"""Measure the speed and memory targets (issue 14 of the README's performance section); prints
+numbers, asserts nothing.
 
-    python -m harness.benchmark [--cases N] [--memory-cases N] [--skip-xdist]
+    python -m harness.benchmark [--only PART,...] [--skip PART,...] [--cases N] [--memory-cases N]
 
-1. collecting 10,000 expanded cases without importing TensorFlow (schema and pytest);
-2. the harness's own overhead per case: everything except Keras's forward call and the reference;
-3. resident memory over many cases in one process;
-4. ``pytest -n 2`` against ``-n 0`` on the bundled cases;
-5. one case from the CLI against a bare ``import tensorflow, keras``, and ``keras-equiv run -n 2`` against
-   ``-n 0`` on the whole library;
-6. the per-case split (Keras's call, the reference, the harness) per flavour, each in its own process;
-7. the whole library on TensorFlow against jax, jax with its compilation cache empty and then filled
-   (flavours.jax_cache_settings), each ``keras-equiv run -q -n 2`` in a fresh process.
+Its parts, in the order they run:
+
+  collection  10,000 expanded cases loaded without importing TensorFlow (schema), and collected by pytest
+  overhead    the per-case split on the installed flavour: Keras's time (its forward call apart), the
+              reference's, the harness's own, and their ratios, over the first --cases bundled cases
+  cli         one case from the CLI against a bare ``import tensorflow, keras``; ``keras-equiv run -n 2``
+              against ``-n 0`` on the whole library
+  flavours    the per-case split per installed flavour, each in its own process
+  memory      resident memory over --memory-cases cases in one process
+  xdist       ``pytest -n 2`` against ``-n 0`` on the bundled cases, and ``pytest -n 2 tests`` beside them
+  library     the whole library on TensorFlow against jax, jax with its compilation cache off, empty
+              and filled (flavours.jax_cache_settings), each ``keras-equiv run -q -n 2`` in a fresh process
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-from . import flavours, schema, session
+from . import flavours, keras_layer, keras_model, runner, schema, session
+from .reference import backward, sequential
 from .runner import run_case
 
 SWEEP_10K = """cases:
@@ -30,6 +38,7 @@ SWEEP_10K = """cases:
     about: 10 x 10 x 10 x 10 sweep points, for collection speed only
     layer: {class: LSTM, units: 4}
     input: {batch: 2, timesteps: 3, features: 2}
+    limits: {sweep_points: 10000}
     sweep:
       layer.units: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
       input.timesteps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
@@ -63,41 +72,110 @@ def collection() -> None:
               "(including interpreter and pytest start-up)")
 
 
-def overhead(n_cases: int) -> None:
-    keras = session.keras()
+class Split(NamedTuple):
+    """Where the time of a run of cases went, in seconds."""
 
+    cases: int
+    total: float
+    forward: float  # Keras's forward call: the outermost call of the recurrent layer
+    keras: float  # every call into Keras and its backend, the forward call included (see overhead())
+    reference: float  # the NumPy reference: forward and backward passes
+
+    @property
+    def harness(self) -> float:
+        """What is left: the harness's own Python (data, comparisons, bookkeeping)."""
+        return self.total - self.keras - self.reference
+
+    def ms(self, seconds: float) -> float:
+        return 1000 * seconds / self.cases
+
+
+class _Clock:
+    """Seconds spent inside the wrapped functions, counted once where they nest."""
+
+    def __init__(self):
+        self.seconds, self.depth = 0.0, 0
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            if self.depth:
+                return function(*args, **kwargs)
+            self.depth, start = 1, time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.depth = 0
+
+        return timed
+
+    def region(self, manager):
+        """A context-manager function (keras_layer.keras_call), timed as the block it wraps."""
+        @contextlib.contextmanager
+        def timed(*args, **kwargs):
+            outer, start = not self.depth, time.perf_counter()
+            self.depth += 1
+            try:
+                with manager(*args, **kwargs):
+                    yield
+            finally:
+                self.depth -= 1
+                if outer:
+                    self.seconds += time.perf_counter() - start
+
+        return timed
+
+
+def split(cases: list) -> Split:
+    """Run the cases here and attribute their time.  Keras's time: every block the harness wraps as
+    a Keras call (keras_layer.keras_call: building the layer and its weights, the calls, reading the
+    weights, counting the parameters, the gradients), session.fresh (clear_session, the seed) and the
+    symbolic shapes (compute_output_spec).  The reference: runner.reference_outputs, the backward
+    pass and a model case's reference.  The harness: everything else."""
+    keras = session.keras()
+    forward, inside_keras, reference = _Clock(), _Clock(), _Clock()
+    patches = [(keras.layers.Layer, "__call__", None), (keras_layer, "keras_call", "region"),
+               (keras_model, "keras_call", "region"), (session, "fresh", None), (keras_layer, "symbolic_shapes", None),
+               (runner, "reference_outputs", None), (backward, "gradients", None), (sequential, "run_model", None)]
+    original_call = keras.layers.Layer.__call__
+    forward_call = inside_keras(forward(original_call))  # Keras's time too, where no wrapped block holds it
+
+    def layer_call(self, *args, **kwargs):  # only a recurrent layer's outermost call is the forward call
+        if type(self).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
+            return forward_call(self, *args, **kwargs)
+        return original_call(self, *args, **kwargs)
+
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    runner.run_case(cases[0])  # warm-up: TensorFlow's start-up is not a per-case cost
+    for owner, name, how in patches:
+        clock = reference if owner in (runner, backward, sequential) else inside_keras
+        wrapped = layer_call if name == "__call__" else getattr(owner, name)
+        setattr(owner, name, clock.region(wrapped) if how == "region" else clock(wrapped))
+    try:
+        start = time.perf_counter()
+        for case in cases:
+            runner.run_case(case)
+        total = time.perf_counter() - start
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+    return Split(len(cases), total, forward.seconds, inside_keras.seconds, reference.seconds)
+
+
+def overhead(n_cases: int) -> Split:
+    """The per-case split over the first ``n_cases`` bundled cpu cases that expect no error."""
     cases = [c for c in schema.load_files(schema.find_case_files(["cases"]))
              if c.device == "cpu" and not c.expect.error][:n_cases]
-    forward = {"seconds": 0.0}
-    original = keras.layers.Layer.__call__
-
-    def timed_call(self, *args, **kwargs):
-        # Only the outermost recurrent layer call counts as "Keras's forward call".
-        if type(self).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional") and not forward.get("inside"):
-            forward["inside"] = True
-            t0 = time.perf_counter()
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                forward["seconds"] += time.perf_counter() - t0
-                forward["inside"] = False
-        return original(self, *args, **kwargs)
-
-    run_case(cases[0])  # warm-up: TensorFlow start-up is not per-case overhead
-    keras.layers.Layer.__call__ = timed_call
-    try:
-        t = time.perf_counter()
-        results = [run_case(c) for c in cases]
-        total = time.perf_counter() - t
-    finally:
-        keras.layers.Layer.__call__ = original
-    ref = sum(r.reference_seconds for r in results)
-    harness = total - forward["seconds"] - ref
-    print(f"per case over {len(results)} bundled cases: {1000 * total / len(results):.1f} ms total, "
-          f"Keras forward call {1000 * forward['seconds'] / len(results):.1f} ms, "
-          f"reference {1000 * ref / len(results):.1f} ms, harness overhead "
-          f"{1000 * harness / len(results):.1f} ms = {100 * harness / total:.0f}% of case time "
-          "(overhead includes building the layer and its weights, clear_session, data, comparisons)")
+    got = split(cases)
+    outside = got.total - got.forward - got.reference
+    print(f"per case over {got.cases} bundled cases: {got.ms(got.total):.1f} ms = Keras {got.ms(got.keras):.1f} ms "
+          f"(its forward call {got.ms(got.forward):.1f} ms; building the layer and its weights, clear_session, "
+          f"reading the weights {got.ms(got.keras - got.forward):.1f} ms) + reference {got.ms(got.reference):.1f} ms "
+          f"+ harness {got.ms(got.harness):.1f} ms")
+    print(f"  the harness is {100 * got.harness / got.keras:.1f}% of Keras's time; all but the forward call and "
+          f"the reference is {100 * outside / got.forward:.0f}% of the forward call")
+    return got
 
 
 def memory(n_cases: int) -> None:
@@ -110,15 +188,27 @@ def memory(n_cases: int) -> None:
         if i % max(1, n_cases // 8) == 0 or i == n_cases - 1:
             marks.append((i + 1, _rss_mib()))
     print("resident memory (MiB) after N cases: " + ", ".join(f"{n}: {m:.0f}" for n, m in marks))
+    (first, low), (last, high) = marks[1], marks[-1]  # from the second mark: the first holds Keras's warm-up
+    print(f"  growth from case {first} to case {last}: {high - low:+.0f} MiB "
+          f"({1000 * (high - low) / (last - first):+.1f} MiB per 1000 cases)")
 
 
 def xdist() -> None:
+    """pytest on the case library with and without two workers, and the harness's own tests beside it."""
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests"],
+                          capture_output=True, text=True)
+    tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
+    print(f"pytest -n 2 tests (the harness's own tests): {time.perf_counter() - t:.1f}s wall ({tail})")
     for n in ("0", "2"):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider", "cases"],
                               capture_output=True, text=True)
         tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
         print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
+
+
+ONE_CASE = "seed-rnn-basic-lstm-seq-state[cpu]"
 
 
 def _wall(argv: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
@@ -131,11 +221,11 @@ def cli() -> None:
     """The CLI's fixed cost, and what worker processes buy."""
     # Each timed twice, the faster kept: the first process to import TensorFlow also warms the file cache.
     bare = min(_wall([sys.executable, "-c", "import tensorflow, keras"])[0] for _ in range(2))
-    runs = [_wall([sys.executable, "-m", "harness", "run", "-q", "-n", "0", "seed-rnn-basic-lstm-seq-state[cpu]"])
-            for _ in range(2)]
-    one, proc = min(runs, key=lambda r: r[0])
-    print(f"one case from the CLI: {one:.1f}s wall against {bare:.1f}s for a bare `import tensorflow, keras` "
-          f"({one / bare:.2f}x; exit {proc.returncode})")
+    for workers, how in (("1", "in its worker process, the default"), ("0", "in the CLI's own process, -n 0")):
+        runs = [_wall([sys.executable, "-m", "harness", "run", "-q", "-n", workers, ONE_CASE]) for _ in range(2)]
+        one, proc = min(runs, key=lambda r: r[0])
+        print(f"one case from the CLI ({how}): {one:.1f}s wall against {bare:.1f}s for a bare "
+              f"`import tensorflow, keras` ({one / bare:.2f}x; exit {proc.returncode})")
     times = {}
     for n in ("0", "2"):
         times[n], proc = _wall([sys.executable, "-m", "harness", "run", "-q", "-n", n, "cases"])
@@ -151,10 +241,10 @@ def per_flavour(n_cases: int) -> None:
         if flavours.missing_package(flavour):
             print(f"per case, {flavour}: not installed")
             continue
-        _, proc = _wall([sys.executable, "-m", "harness.benchmark", "--overhead-only", "--keras", flavour,
+        _, proc = _wall([sys.executable, "-m", "harness.benchmark", "--only", "overhead", "--keras", flavour,
                          "--cases", str(n_cases)])
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("per case")]
-        print(f"{flavour}: {lines[-1] if lines else proc.stderr[-300:]}")
+        lines = [line for line in proc.stdout.splitlines() if line.startswith(("per case", "  the harness"))]
+        print(f"{flavour}: " + ("\n".join(lines) if lines else proc.stderr[-300:]))
 
 
 def whole_library(workers: int = 2) -> None:
@@ -175,34 +265,40 @@ def whole_library(workers: int = 2) -> None:
                   f"{seconds[-1]:.0f}s wall{ratio} (exit {proc.returncode}; {summary[-1] if summary else '?'})")
 
 
+PARTS = ("collection", "overhead", "cli", "flavours", "memory", "xdist", "library")
+
+
+def _parts(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown part {unknown[0]!r}; the parts: {', '.join(PARTS)}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=200, help="cases for the overhead measurement")
-    parser.add_argument("--memory-cases", type=int, default=2000, help="cases for the memory measurement")
-    parser.add_argument("--skip-xdist", action="store_true", help="skip the pytest -n 0 / -n 2 comparison")
-    parser.add_argument("--skip-flavours", action="store_true",
-                        help="skip the whole-library runs on TensorFlow and jax (the longest part)")
-    parser.add_argument("--only-flavours", action="store_true", help="run only the whole-library runs")
-    parser.add_argument("--overhead-only", action="store_true", help="run only the per-case split (with --keras)")
+    parser = argparse.ArgumentParser(prog="python -m harness.benchmark", description=__doc__.splitlines()[0],
+                                     epilog=f"parts: {', '.join(PARTS)}")
+    parser.add_argument("--only", type=_parts, metavar="PART,...", help="run only these parts")
+    parser.add_argument("--skip", type=_parts, default=[], metavar="PART,...", help="leave these parts out")
+    parser.add_argument("--cases", type=int, default=200, help="cases for the per-case split (default 200)")
+    parser.add_argument("--memory-cases", type=int, default=1500,
+                        help="cases for the memory measurement (default 1500)")
     parser.add_argument("--keras", metavar="FLAVOUR",
-                        help="the flavour of --overhead-only (default: the installed one)")
+                        help="the flavour of the overhead part (default: the installed one)")
     args = parser.parse_args(argv)
-    if args.only_flavours:
-        whole_library()
-        return 0
-    if args.overhead_only:
+    chosen = [part for part in (args.only or PARTS) if part not in args.skip]
+    if args.keras:
         flavours.select(args.keras)
-        overhead(args.cases)
-        return 0
-    collection()
-    overhead(args.cases)
-    cli()
-    per_flavour(args.cases)
-    memory(args.memory_cases)
-    if not args.skip_xdist:
-        xdist()
-    if not args.skip_flavours:
-        whole_library()
+    run = {"collection": collection, "overhead": lambda: overhead(args.cases), "cli": cli,
+           "flavours": lambda: per_flavour(args.cases), "memory": lambda: memory(args.memory_cases),
+           "xdist": xdist, "library": whole_library}
+    for part in PARTS:
+        if part in chosen:
+            start = time.perf_counter()
+            print(f"== {part}", flush=True)
+            run[part]()
+            print(f"   ({time.perf_counter() - start:.0f}s)", flush=True)
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import data, schema
+from harness import benchmark, data, keras_layer, schema, session
 from harness.result import Pass, Verdict
 from harness.runner import run_case
 
@@ -70,3 +70,16 @@ def test_an_expected_unrecognized_argument_error_is_that_cases_pass_not_a_skip()
               if c.base_id == "seed-input-output-lstm-time-major-keras3"]
     result = run_case(case)
     assert result.verdict == Verdict.PASS and result.checks[0].how == Pass.EXPECTED_ERROR, result.message
+
+
+def test_the_benchmark_split_sees_keras_the_reference_and_the_forward_call():
+    """benchmark.split wraps what it times and puts it all back: a clock that observed nothing (a
+    wrapper on the wrong object) would make the harness's share look like the whole case."""
+    keras = session.keras()
+    call = keras.layers.Layer.__call__
+    cases = [c for c in schema.load_files(schema.find_case_files([ROOT / "cases" / "seeds"]))
+             if c.device == "cpu" and not c.expect.error][:3]
+    got = benchmark.split(cases)
+    assert 0 < got.forward < got.keras < got.total and 0 < got.reference < got.total
+    assert got.harness < got.keras
+    assert keras.layers.Layer.__call__ is call and keras_layer.keras_call.__module__ == "harness.keras_layer"
