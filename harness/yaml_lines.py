@@ -58,6 +58,21 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
+def copy_tree(node, shared: tuple[str, ...] = ()):
+    """A copy of loaded YAML's mappings and lists, lines kept; the scalars (immutable) are shared,
+    and so are the values of the top-level keys in ``shared`` (read, never changed).  What a sweep
+    point needs of its case (copy.deepcopy took most of expanding a large sweep)."""
+    if isinstance(node, LineDict):
+        new = LineDict((key, value if key in shared else copy_tree(value)) for key, value in node.items())
+        new.line, new.key_lines = node.line, dict(node.key_lines)
+        return new
+    if isinstance(node, dict):
+        return {key: copy_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [copy_tree(value) for value in node]
+    return node
+
+
 class Yaml11Str(str):
     """A plain scalar that YAML 1.1 does not read as the string written: ``yaml11`` is what it
     reads instead (``True`` for ``yes``, 8 for ``010``), or None where YAML 1.1 also reads a string

@@ -2,7 +2,6 @@
 validated and built once per device, for a layer case and a ``model:`` case alike."""
 from __future__ import annotations
 
-import copy
 import itertools
 import zlib
 from collections import Counter
@@ -14,7 +13,7 @@ from .. import layers
 from .. import model_layers as ml
 from .. import modes as execution
 from ..errors import ShapeProblem
-from ..yaml_lines import LineDict
+from ..yaml_lines import LineDict, copy_tree
 from .expect import check_expect, check_model_expect, check_requires, check_tolerance
 from .keys import CASE_KEYS, LAYER_CASE_NEEDS, MASK_VIA, MODEL_CASE_KEYS, MODEL_CASE_NEEDS, SECTION_KEYS, UNSWEPT_KEYS
 from .layer import check_layer, check_model
@@ -222,13 +221,13 @@ def expand(ck: Checker, raw: LineDict, base_id: str, path: str) -> list[case.Cas
     cases: list[case.Case] = []
     seen: set[str] = set()
     for combo in itertools.product(*sweep.values()):
-        point_raw = copy.deepcopy(raw)
+        point_raw = copy_tree(raw, shared=("sweep",))  # a point reads its case's sweep, never changes it
         for key, value in zip(sweep, combo):
             node = point_raw
             parts = key.split(".")
             for part in parts[:-1]:
                 node = node[part]
-            node[parts[-1]] = copy.deepcopy(value)
+            node[parts[-1]] = copy_tree(value)
             if isinstance(node, LineDict):
                 node.key_lines[parts[-1]] = sweep.line_of(key)
         before = len(ck.problems)

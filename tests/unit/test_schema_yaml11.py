@@ -213,3 +213,14 @@ def test_hostile_scalars_anywhere_never_crash(tmp_path):
             except Exception as exc:  # noqa: BLE001 - collected and shown below
                 crashes.append(f"{where} = {odd[:20]!r}: {type(exc).__name__}: {str(exc)[:200]}")
     assert crashes == []
+
+
+def test_copy_tree_copies_mappings_and_lists_with_their_lines():
+    """A sweep point's copy of its case (schema/expand.py): changing it leaves the case as loaded."""
+    raw = yaml_lines.load("a:\n  b: [1, {c: 2}]\n  d: x\n")
+    copied = yaml_lines.copy_tree(raw)
+    assert copied == raw and copied["a"].line_of("d") == 3 and copied["a"]["b"][1].line == 2
+    copied["a"]["b"][1]["c"] = 5
+    copied["a"]["b"].append(6)
+    copied["a"].key_lines["d"] = 9
+    assert raw["a"]["b"] == [1, {"c": 2}] and raw["a"].line_of("d") == 3
