@@ -33,6 +33,10 @@ from . import flavours, keras_layer, keras_model, runner, schema, session
 from .reference import backward, sequential
 from .runner import run_case
 
+# The environment this process started with: every timed command gets it, as a user's shell would
+# give it (importing TensorFlow here sets TF_CPP_MIN_LOG_LEVEL, TF2_BEHAVIOR and more in os.environ).
+CLEAN_ENV = dict(os.environ)
+
 SWEEP_10K = """cases:
   - id: bench-collect
     about: 10 x 10 x 10 x 10 sweep points, for collection speed only
@@ -60,12 +64,13 @@ def collection() -> None:
         code = ("import sys, time; t = time.perf_counter(); from harness import schema; "
                 f"cases = schema.load_files(schema.find_case_files([{str(cases_dir)!r}])); "
                 "print(len(cases), time.perf_counter() - t, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=CLEAN_ENV).stdout.split()
         print(f"schema: {out[0]} expanded cases loaded in {float(out[1]):.2f}s "
               f"(tensorflow imported: {out[2]}, keras imported: {out[3]})")
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                               str(cases_dir)], capture_output=True, text=True, cwd=tmp)
+                               str(cases_dir)], capture_output=True, text=True, cwd=tmp, env=CLEAN_ENV)
         wall = time.perf_counter() - t
         last = [line for line in proc.stdout.splitlines() if "collected" in line or "tests collected" in line]
         print(f"pytest --collect-only: {last[-1] if last else proc.stdout[-200:]!s} in {wall:.2f}s wall "
@@ -179,31 +184,38 @@ def overhead(n_cases: int) -> Split:
 
 
 def memory(n_cases: int) -> None:
-
+    """Resident memory over ``n_cases`` bundled cpu cases in this process, the library over and over.
+    The first pass loads what each kind of case needs once (modules, XLA's compiler, caches): flat
+    memory means no growth over what runs again after it."""
     cases = [c for c in schema.load_files(schema.find_case_files(["cases"])) if c.device == "cpu"]
     run_case(cases[0])
+    every = max(1, n_cases // 8)
     marks = []
     for i in range(n_cases):
         run_case(cases[i % len(cases)])
-        if i % max(1, n_cases // 8) == 0 or i == n_cases - 1:
+        if (i + 1) % every == 0 or i + 1 in (1, len(cases), n_cases):
             marks.append((i + 1, _rss_mib()))
     print("resident memory (MiB) after N cases: " + ", ".join(f"{n}: {m:.0f}" for n, m in marks))
-    (first, low), (last, high) = marks[1], marks[-1]  # from the second mark: the first holds Keras's warm-up
-    print(f"  growth from case {first} to case {last}: {high - low:+.0f} MiB "
-          f"({1000 * (high - low) / (last - first):+.1f} MiB per 1000 cases)")
+    firsts = [m for n, m in marks if n == len(cases)]
+    if firsts and n_cases > len(cases):
+        print(f"  over the {n_cases - len(cases)} cases run a second time (after the first pass of {len(cases)}): "
+              f"{marks[-1][1] - firsts[0]:+.0f} MiB")
 
 
 def xdist() -> None:
     """pytest on the case library with and without two workers, and the harness's own tests beside it."""
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=CLEAN_ENV)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
     print(f"pytest -n 2 tests (the harness's own tests): {time.perf_counter() - t:.1f}s wall ({tail})")
+    for line in proc.stdout.splitlines():
+        if line.startswith(("FAILED", "ERROR")):
+            print(f"  {line}")
     for n in ("0", "2"):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider", "cases"],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=CLEAN_ENV)
         tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
         print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
 
@@ -213,7 +225,7 @@ ONE_CASE = "seed-rnn-basic-lstm-seq-state[cpu]"
 
 def _wall(argv: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     t = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=CLEAN_ENV if env is None else env)
     return time.perf_counter() - t, proc
 
 
@@ -253,7 +265,7 @@ def whole_library(workers: int = 2) -> None:
         runs = (("tensorflow", "off"), ("jax", "off"), ("jax", f"{tmp}/jax-cache"), ("jax", f"{tmp}/jax-cache"))
         seconds = []
         for (flavour, cache), what in zip(runs, ("", "no cache", "empty cache", "filled cache")):
-            env = {**os.environ, "KERAS_EQUIV_JAX_CACHE": cache}
+            env = {**CLEAN_ENV, "KERAS_EQUIV_JAX_CACHE": cache}
             env.pop("JAX_COMPILATION_CACHE_DIR", None)
             t = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "harness", "run", "-q", "-n", str(workers), "--keras",
