@@ -111,7 +111,9 @@ class Pool:
 
     def __exit__(self, *exc_info) -> bool:
         for worker in self.workers:
-            worker.stop(kill=exc_info[0] is not None)
+            # One still warming up (no case selected, a bad file) has nothing to finish: stopped at once.
+            warming = not worker.ready and not worker.conn.poll()
+            worker.stop(kill=exc_info[0] is not None or warming)
         self.workers = []
         return False
 

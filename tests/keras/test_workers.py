@@ -64,6 +64,19 @@ def test_each_worker_warms_up_first_and_the_timeout_counts_only_the_case(tmp_pat
     assert [results[i].message for i in range(3)] == ["warmed up: True"] * 3
 
 
+def endless_warm_up():
+    time.sleep(600)
+
+
+def test_a_worker_still_warming_up_is_stopped_at_once_when_no_case_comes():
+    """No case selected (or a bad case file) while the workers import Keras: they are killed, not
+    waited for (a polite stop would wait its 5 s join first)."""
+    start = time.monotonic()
+    with Pool(1, fake_run, RunOptions(), warm=endless_warm_up) as pool:
+        process = pool.workers[0].process
+    assert process.exitcode == -signal.SIGKILL and time.monotonic() - start < 4
+
+
 def test_the_timeout_needs_worker_processes(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(CASES)
     assert main(["run", str(tmp_path / "c.yaml"), "-n", "0", "--timeout", "5"]) == 2
