@@ -26,7 +26,7 @@ from .errors import NoGPU
 # and every full garbage collection walked them all: ~0.16 s each, whether the harness asked for it
 # or Python's own thresholds did (about one every seven cases, inside Keras's calls).  keras()
 # freezes them (gc.freeze: they are never collected, so never walked), which makes a full
-# collection about 1 ms; fresh() runs one every GC_EVERY cases, so memory stays flat
+# collection take 3-5 ms; fresh() runs one every GC_EVERY cases, so memory stays flat
 # (harness/benchmark.py measures both).
 GC_EVERY = 50
 _cases_since_gc = 0
