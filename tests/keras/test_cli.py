@@ -51,7 +51,7 @@ WRONG = TINY.format(id="tiny-wrong", value="1.5")  # deliberately wrong by 0.218
 
 def test_run_passing_case(tmp_path, capsys):
     path = cases_dir(tmp_path, GOOD)
-    assert main(["run", str(path)]) == 0
+    assert main(["run", "-n", "0", str(path)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^\[1/1\] PASS +tiny-right\[cpu\] ", out, re.MULTILINE)
     assert re.search(r"^1 cases: 1 pass in \d+\.\ds$", out, re.MULTILINE)
@@ -60,7 +60,7 @@ def test_run_passing_case(tmp_path, capsys):
 def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     cases_dir(tmp_path, WRONG)
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "cases/tiny.yaml"]) == 1
+    assert main(["run", "-n", "0", "cases/tiny.yaml"]) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert re.match(r"\[1/1\] FAIL +tiny-wrong\[cpu\] ", lines[0])
@@ -78,13 +78,13 @@ def test_run_failing_case_explains_itself(tmp_path, capsys, monkeypatch):
     assert re.search(r"^1 cases: 1 failed in ", out, re.MULTILINE)
     # and the reproduce command does reproduce it (from the directory holding cases/)
     argv = shlex.split(reproduce.split(":", 1)[1])
-    assert argv[0] == "keras-equiv" and main(argv[1:]) == 1
+    assert argv[0] == "keras-equiv" and main([*argv[1:], "-n", "0"]) == 1
 
 
 def test_json_report_and_device_gpu_skip(tmp_path, capsys):
     path = cases_dir(tmp_path, GOOD, WRONG)
     out_file = tmp_path / "results.json"
-    assert main(["run", "-q", str(path), "--json", str(out_file)]) == 1
+    assert main(["run", "-n", "0", "-q", str(path), "--json", str(out_file)]) == 1
     rows = json.loads(out_file.read_text(encoding="utf-8"))["cases"]
     assert {r["id"]: r["verdict"] for r in rows} == {"tiny-right[cpu]": "pass", "tiny-wrong[cpu]": "fail"}
     right = rows[0]
@@ -93,7 +93,7 @@ def test_json_report_and_device_gpu_skip(tmp_path, capsys):
 
     if gpu_available():
         pytest.skip("a GPU is visible; the no-GPU skip cannot be checked here")
-    assert main(["run", "--device", "gpu", str(path), "-k", "right"]) == 0
+    assert main(["run", "-n", "0", "--device", "gpu", str(path), "-k", "right"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^\[1/1\] SKIP +tiny-right\[gpu\] +gpu case: no GPU visible to Keras", out, re.MULTILINE)
     assert "1 cases: 1 skip in" in out and "skipped 1: gpu case: no GPU visible to Keras" in out

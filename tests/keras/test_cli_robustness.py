@@ -383,7 +383,7 @@ def test_a_folder_without_case_files_is_bad_input(tmp_path, capsys, monkeypatch)
 
 def test_rows_label_expected_errors_and_documented_mismatches(tmp_path, capsys):
     path = case_file(tmp_path, "cases:\n" + RAISES + DIFFERS + TINY.split("cases:\n", 1)[1], name="kinds.yaml")
-    assert main(["run", str(path)]) == 0
+    assert main(["run", "-n", "0", str(path)]) == 0
     out = capsys.readouterr().out
     # the ids padded to the widest of the run, "differs[cpu]" (11)
     assert re.search(r"^\[1/3\] PASS  raises\[cpu\]   \(raised ValueError as expected\)  \d+\.\d\ds$", out,
@@ -398,7 +398,7 @@ def test_rows_label_expected_errors_and_documented_mismatches(tmp_path, capsys):
 def test_a_nan_failure_says_nan(tmp_path, capsys):
     path = case_file(tmp_path, NAN, name="nan.yaml")
     report = tmp_path / "r.json"
-    assert main(["run", str(path), "--json", str(report)]) == 1
+    assert main(["run", "-n", "0", str(path), "--json", str(report)]) == 1
     out = capsys.readouterr().out
     assert ("output 'output' not close to the expected values: NaN positions differ at 1 / 1 elements, first at "
             "[0, 0] (actual 1.28125, expected values nan)") in out.splitlines()

@@ -64,13 +64,13 @@ def test_require_gpu_turns_the_skip_into_a_failure(case_file):
 
 
 def test_cli_require_gpu(case_file, capsys):
-    assert main(["run", str(case_file), "-k", "gpu"]) == 0
+    assert main(["run", "-n", "0", str(case_file), "-k", "gpu"]) == 0
     assert "SKIP  tiny-gpu[gpu]" in capsys.readouterr().out
-    assert main(["run", str(case_file), "-k", "gpu", "--require-gpu"]) == 1
+    assert main(["run", "-n", "0", str(case_file), "-k", "gpu", "--require-gpu"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  tiny-gpu[gpu]" in out and "(--require-gpu)" in out
     # the cpu copy of the case is untouched by the option
-    assert main(["run", str(case_file), "--device", "cpu", "--require-gpu"]) == 0
+    assert main(["run", "-n", "0", str(case_file), "--device", "cpu", "--require-gpu"]) == 0
 
 
 def test_pytest_require_gpu(pytester, case_file):

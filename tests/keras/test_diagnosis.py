@@ -95,7 +95,7 @@ def test_plot_refuses_a_file_as_its_folder(tmp_path, capsys, flag):
     pytest.importorskip("matplotlib")
     target = tmp_path / "file"
     target.write_text("")
-    assert main(["run", CASE, flag, str(target)]) == 2
+    assert main(["run", "-n", "0", CASE, flag, str(target)]) == 2
     assert f"--plot {target}: not a folder" in capsys.readouterr().err
 
 

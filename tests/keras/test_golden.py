@@ -179,7 +179,7 @@ def golden_user(folder: Path, recorded: Path, case_id: str, cls: str, ref: str) 
 
 def test_expect_golden_may_name_a_recorded_case_as_0_1_named_it(tmp_path, capsys):
     cases = golden_user(tmp_path, LEGACY_H5, "uses-old-golden", "LSTM", "golden-cells[class=LSTM]@cpu")
-    assert main(["run", str(cases)]) == 0
+    assert main(["run", "-n", "0", str(cases)]) == 0
     assert "PASS  uses-old-golden[cpu]" in capsys.readouterr().out
 
 
@@ -215,7 +215,7 @@ def test_expect_golden_fails_when_the_recorded_output_moved(tmp_path, capsys):
         "cases:\n  - id: uses-golden\n    about: x\n    layer: {class: LSTM, units: 4, return_sequences: true,"
         " return_state: true}\n    input: {batch: 3, timesteps: 5, features: 3}\n"
         "    expect: {golden: \"moved.h5::golden-cells[class:LSTM+cpu]\"}\n")
-    assert main(["run", str(tmp_path / "cases.yaml")]) == 1
+    assert main(["run", "-n", "0", str(tmp_path / "cases.yaml")]) == 1
     out = capsys.readouterr().out
     assert "h vs golden: 1 / 12 elements differ" in out
 
@@ -236,7 +236,7 @@ def test_expect_golden_with_a_foreign_file_is_an_error_verdict(tmp_path, capsys)
     (tmp_path / "cases.yaml").write_text(
         "cases:\n  - id: uses-foreign\n    about: x\n    layer: {class: LSTM, units: 4}\n"
         "    input: {batch: 3, timesteps: 5, features: 3}\n    expect: {golden: foreign.h5}\n")
-    assert main(["run", str(tmp_path / "cases.yaml")]) == 1
+    assert main(["run", "-n", "0", str(tmp_path / "cases.yaml")]) == 1
     out = capsys.readouterr().out
     assert "ERROR uses-foreign[cpu]" in out and "not a keras-equiv golden file" in out
     assert "Traceback" not in out
@@ -320,7 +320,7 @@ def test_bfloat16_records_and_verifies(tmp_path, capsys):
 def test_expect_golden_with_arrays_of_another_layer_is_an_error_verdict(tmp_path, capsys):
     """Recorded LSTM weights cannot feed a GRU: said as a golden-file problem, not as what Keras raised."""
     cases = golden_user(tmp_path, PINNED_H5, "uses-golden", "GRU", "golden-cells[class:LSTM+cpu]")
-    assert main(["run", str(cases)]) == 1
+    assert main(["run", "-n", "0", str(cases)]) == 1
     out = capsys.readouterr().out
     assert (f"{tmp_path / 'pinned.h5'}: recorded case 'golden-cells[class:LSTM+cpu]' cannot feed case "
             "'uses-golden[cpu]': its weights are") in out
