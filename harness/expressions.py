@@ -59,12 +59,31 @@ def _path_parts(path: str, cwd: str) -> tuple[str, ...]:
         return (Path(path).name,)
 
 
+def _decided(compiled: expression.Expression, lowered: bool,
+             evaluate: Callable[[Keywords], bool]) -> Callable[[Keywords], bool]:
+    """``evaluate`` answered once per combination of the expression's words being true or false in
+    a case: the answer depends on nothing else, and pytest's own evaluation (an ``eval`` through a
+    mapping) was most of a collection's time, known.attach testing every row on every case."""
+    words = sorted(word.lower() for word in compiled.idents()) if lowered else sorted(compiled.idents())
+    seen: dict[tuple[bool, ...], bool] = {}
+
+    def matches(case: Keywords) -> bool:
+        within = case.names if lowered else case.markers
+        truth = tuple([word in within for word in words])
+        if truth not in seen:
+            seen[truth] = evaluate(case)
+        return seen[truth]
+
+    return matches
+
+
+@functools.lru_cache(maxsize=256)
 def keyword_matcher(expr: str) -> Callable[[Keywords], bool]:
     """``-k EXPR``: true for a case's keywords when the expression holds with each word true if it
     is a substring (any case) of one of the case's keyword_names, as in pytest."""
     compiled = compile_expression(expr, "-k")
 
-    def matches(case: Keywords) -> bool:
+    def evaluate(case: Keywords) -> bool:
         def word(sub: str, /, **kwargs) -> bool:
             if kwargs:
                 raise UsageError("Keyword expressions do not support call parameters.")
@@ -72,9 +91,10 @@ def keyword_matcher(expr: str) -> Callable[[Keywords], bool]:
 
         return compiled.evaluate(word)
 
-    return matches
+    return _decided(compiled, True, evaluate)
 
 
+@functools.lru_cache(maxsize=256)
 def marker_matcher(expr: str) -> Callable[[Keywords], bool]:
     """``-m EXPR``: true for a case's keywords when the expression holds with each word true if the case has
     that marker (markers.MARKERS; an unknown name is a UsageError, not a silent empty selection)."""
@@ -86,7 +106,7 @@ def marker_matcher(expr: str) -> Callable[[Keywords], bool]:
         raise UsageError(f"unknown marker(s) in '-m' expression: {', '.join(unknown)}{hint}; "
                          "keras-equiv list --markers lists them")
 
-    def matches(case: Keywords) -> bool:
+    def evaluate(case: Keywords) -> bool:
         return compiled.evaluate(lambda name, /, **kwargs: name in case.markers and not kwargs)
 
-    return matches
+    return _decided(compiled, False, evaluate)

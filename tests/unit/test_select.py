@@ -1,12 +1,17 @@
 """Selecting cases (harness/select.py): paths, ids, -k and --device, with no Keras."""
 from __future__ import annotations
 
-import pytest
-from _pytest.mark import _parse_expression
+from pathlib import Path
 
+import pytest
+from _pytest.mark import _parse_expression, expression
+
+from harness import known
 from harness.errors import UsageError
 from harness.expressions import keyword_matcher, keywords, marker_matcher
 from harness.select import select, with_device
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CASES = """
 cases:
@@ -91,3 +96,24 @@ def test_an_unknown_marker_is_refused_not_an_empty_selection():
 def test_unknown_id_suggests_a_close_one(folder):
     with pytest.raises(UsageError, match="did you mean pick-me"):
         select([f"{folder / 'cases.yaml'}::pick-mee"])
+
+
+def test_a_matcher_answers_as_pytests_own_evaluation_on_every_bundled_row_and_case(monkeypatch):
+    """keyword_matcher and marker_matcher evaluate an expression once per combination of its words'
+    truth values (expressions._decided); on every row of the bundled known.yaml, and on expressions
+    whose words overlap, each answer is the one pytest's own evaluation gives for that case."""
+    monkeypatch.chdir(ROOT)
+    every = [keywords(c) for c in select(["cases"])]
+    rows = known.load_table("cases/known.yaml")
+    by_keyword = {r.cases for r in rows if r.cases} | {"lstm and not (gru or lstm-return)", "GRU or float6 or cpu]"}
+    by_marker = {r.markers for r in rows if r.markers} | {"gru and not (float64 or stateful) or lstm"}
+    assert len(by_keyword) > 20 and len(by_marker) > 5
+    for expr in by_keyword:
+        theirs = expression.Expression.compile(expr)
+        mine = [keyword_matcher(expr)(kw) for kw in every]
+        assert mine == [theirs.evaluate(lambda word, kw=kw: word.lower() in kw.names) for kw in every], expr
+        assert any(mine) and not all(mine), expr  # an expression that splits the library
+    for expr in by_marker:
+        theirs = expression.Expression.compile(expr)
+        mine = [marker_matcher(expr)(kw) for kw in every]
+        assert mine == [theirs.evaluate(lambda word, kw=kw: word in kw.markers) for kw in every], expr
