@@ -220,21 +220,21 @@ def _shown(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _tables_in(folder: Path, stamp: tuple, cwd: Path) -> tuple[Row, ...]:
-    rows: list[Row] = []
-    for directory in (folder, *folder.parents):
-        table = directory / TABLE_NAME
-        if table.is_file():
-            rows += load_table(table, _shown(table))
-    return tuple(rows)
+def _table(table: Path, stamp: tuple[int, int], cwd: Path) -> tuple[Row, ...]:
+    """One table's rows, read once while the file is unchanged (every folder below it shares it)."""
+    return load_table(table, _shown(table))
 
 
 def rows_for(case_file: str | Path) -> tuple[Row, ...]:
     """The rows of every known.yaml in the case file's folder and its parents, nearest first."""
     folder = Path(case_file).resolve().parent
-    stamp = tuple((t.stat().st_mtime_ns, t.stat().st_size) for d in (folder, *folder.parents)
-                  if (t := d / TABLE_NAME).is_file())
-    return _tables_in(folder, stamp, Path.cwd())
+    rows: list[Row] = []
+    for directory in (folder, *folder.parents):
+        table = directory / TABLE_NAME
+        if table.is_file():
+            stat = table.stat()
+            rows += _table(table, (stat.st_mtime_ns, stat.st_size), Path.cwd())
+    return tuple(rows)
 
 
 def attach(cases: list[Case], rows: tuple[Row, ...]) -> list[Case]:

@@ -69,6 +69,18 @@ def test_a_table_in_a_subfolder_does_not_reach_its_parent(library):
     assert len(schema.load_file(library / "sub" / "cases.yaml")[-1].known) == 4  # both tables' rows
 
 
+def test_a_table_is_read_once_for_every_folder_below_it_and_again_when_it_changes(library):
+    (library / "sub2").mkdir()
+    (library / "sub2" / "more.yaml").write_text(CASES)
+    before = known._table.cache_info()
+    assert len(known.rows_for(library / "sub" / "cases.yaml")) == 3
+    assert len(known.rows_for(library / "sub2" / "more.yaml")) == 3
+    after = known._table.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)  # one table, two folders
+    (library / "known.yaml").write_text(TABLE + "  - about: one more\n    cases: other\n    skip: later\n")
+    assert [r.about for r in known.rows_for(library / "sub2" / "more.yaml")][-1] == "one more"
+
+
 def test_here_applies_the_first_row_that_holds(library):
     cases = by_id(schema.load_file(library / "sub" / "cases.yaml"))
     pick = cases["pick[dtype:float64+cpu]"]
