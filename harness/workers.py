@@ -77,6 +77,10 @@ class _Worker:
         return timeout > 0 and self.ready and now - self.started >= timeout
 
     def stop(self, kill: bool = False) -> None:
+        self.ask_to_stop(kill)
+        self.join()
+
+    def ask_to_stop(self, kill: bool = False) -> None:
         if kill:
             self.process.kill()
         else:
@@ -84,6 +88,8 @@ class _Worker:
                 self.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
+
+    def join(self) -> None:
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -113,7 +119,9 @@ class Pool:
         for worker in self.workers:
             # One still warming up (no case selected, a bad file) has nothing to finish: stopped at once.
             warming = not worker.ready and not worker.conn.poll()
-            worker.stop(kill=exc_info[0] is not None or warming)
+            worker.ask_to_stop(kill=exc_info[0] is not None or warming)
+        for worker in self.workers:  # all told first: they shut their interpreters down side by side
+            worker.join()
         self.workers = []
         return False
 

@@ -3,6 +3,7 @@ limit is that case's error, and the others still run.  The workers run a fake ca
 Keras): a planted segfault, a planted hang, and a pass."""
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import time
@@ -75,6 +76,25 @@ def test_a_worker_still_warming_up_is_stopped_at_once_when_no_case_comes():
     with Pool(1, fake_run, RunOptions(), warm=endless_warm_up) as pool:
         process = pool.workers[0].process
     assert process.exitcode == -signal.SIGKILL and time.monotonic() - start < 4
+
+
+def slow_to_exit():
+    """Runs in a worker before its first case: its interpreter's exit then takes 1.5 s (as TensorFlow's
+    teardown takes a fraction of a second)."""
+    atexit.register(time.sleep, 1.5)
+
+
+def test_at_the_end_the_workers_are_told_to_stop_together_and_exit_by_themselves(tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(CASES)
+    cases = [c for c in schema.load_file(tmp_path / "c.yaml") if c.base_id.startswith("fine")]
+    with Pool(2, reports_its_warm_up, RunOptions(), warm=slow_to_exit) as pool:
+        results = dict(pool.results(cases))
+        processes = [w.process for w in pool.workers]
+        start = time.monotonic()
+    stopping = time.monotonic() - start
+    assert sorted(results) == [0, 1, 2]
+    assert [p.exitcode for p in processes] == [0, 0]  # stopped politely, not killed
+    assert 1.5 <= stopping < 2.7, f"{stopping:.2f} s: one after the other takes 3 s"
 
 
 def test_the_timeout_needs_worker_processes(tmp_path, capsys):
