@@ -1,7 +1,19 @@
-"""Shared test setup: pytester for the plugin tests, and the sensitivity summary line."""
+"""Shared test setup: pytester for the plugin tests, Ctrl-C where the run started without it, and the
+sensitivity summary line."""
 from __future__ import annotations
 
+import signal
+
 pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config) -> None:
+    """A run started with Ctrl-C ignored (a background job of a script, ``pytest ... &``) hands that on
+    to every process it starts, so the tests that press Ctrl-C on a real command would see it do
+    nothing: take Python's handler back here, as at a terminal (the processes this one starts then
+    get the default, and Python in them its KeyboardInterrupt)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _KILL_TEST = "test_planted_bug_is_killed["
 
