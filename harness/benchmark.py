@@ -207,17 +207,29 @@ def xdist() -> None:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests"],
                           capture_output=True, text=True, env=CLEAN_ENV)
+    tests = time.perf_counter() - t
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
-    print(f"pytest -n 2 tests (the harness's own tests): {time.perf_counter() - t:.1f}s wall ({tail})")
+    print(f"pytest -n 2 tests (the harness's own tests): {tests:.1f}s wall ({tail})")
     for line in proc.stdout.splitlines():
         if line.startswith(("FAILED", "ERROR")):
             print(f"  {line}")
+    cases = {}
     for n in ("0", "2"):
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider", "cases"],
                               capture_output=True, text=True, env=CLEAN_ENV)
+        cases[n] = time.perf_counter() - t
         tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
-        print(f"pytest -n {n} cases: {time.perf_counter() - t:.1f}s wall ({tail})")
+        print(f"pytest -n {n} cases: {cases[n]:.1f}s wall ({tail})")
+    for line in xdist_ratios(tests, cases["0"], cases["2"]):
+        print(line)
+
+
+def xdist_ratios(tests: float, cases_n0: float, cases_n2: float) -> list[str]:
+    """The xdist part's ratios, from its three wall times."""
+    return [f"  pytest -n 2 speed-up over -n 0 on the cases: {cases_n0 / cases_n2:.2f}x",
+            f"  the harness's own tests take {tests / cases_n2:.2f}x the time of the case library "
+            "(both pytest -n 2; under 1 is faster)"]
 
 
 ONE_CASE = "seed-rnn-basic-lstm-seq-state[cpu]"

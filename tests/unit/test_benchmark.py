@@ -53,6 +53,12 @@ def test_the_harness_share_is_what_keras_and_the_reference_leave():
     assert got.ms(got.total) == 250.0
 
 
+def test_the_xdist_ratios_are_the_speed_up_and_the_tests_against_the_cases():
+    assert benchmark.xdist_ratios(tests=150.0, cases_n0=200.0, cases_n2=100.0) == [
+        "  pytest -n 2 speed-up over -n 0 on the cases: 2.00x",
+        "  the harness's own tests take 1.50x the time of the case library (both pytest -n 2; under 1 is faster)"]
+
+
 def test_an_unknown_part_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exited:
         benchmark.main(["--only", "overhead,bogus"])
