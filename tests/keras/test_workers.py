@@ -4,6 +4,7 @@ Keras): a planted segfault, a planted hang, and a pass."""
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import time
@@ -14,6 +15,8 @@ from harness.cli import main
 from harness.result import CaseResult, Verdict
 from harness.runner import RunOptions
 from harness.workers import Pool
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CASES = "cases:\n" + "".join(
     f"  - id: {name}\n    layer: {{class: SimpleRNN, units: 1}}\n    input: {{batch: 1, timesteps: 1, features: 1}}\n"
@@ -102,3 +105,33 @@ def test_the_timeout_needs_worker_processes(tmp_path, capsys):
     assert main(["run", str(tmp_path / "c.yaml"), "-n", "0", "--timeout", "5"]) == 2
     assert capsys.readouterr().err == ("keras-equiv: error: --timeout needs worker processes (-n 1 or more): "
                                        "a case in this process cannot be stopped\n")
+
+
+# Real cases of each verdict, run on the CPU: passes (seed-input-output-lstm), expected errors,
+# documented mismatches, and a failure (a wrong expect.params, in WRONG).
+FILES = ["cases/seeds/input_output_lstm.yaml", "cases/errors/keras_raises.yaml", "cases/masking/keras_differs.yaml"]
+IDS = ["seed-input-output-lstm", "error-zero-timesteps", "mask-unroll-go-backwards-zero-output", "wrong-params"]
+WRONG = ("cases:\n  - id: wrong-params\n    layer: {class: LSTM, units: 2}\n"
+         "    input: {batch: 2, timesteps: 3, features: 2}\n    expect: {params: 1}\n")
+
+
+def _report_without_times(path: Path) -> dict:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    for case in doc["cases"]:
+        case.pop("seconds")
+    return doc
+
+
+def test_a_run_in_worker_processes_reports_what_a_run_in_this_process_reports(tmp_path: Path, capsys):
+    """``run -n 2`` (results arriving out of order, from processes that send back no arrays) writes the
+    JSON report ``-n 0`` writes: the same cases in the same order, verdicts, numbers and messages."""
+    (tmp_path / "wrong.yaml").write_text(WRONG)
+    argv = ["run", "-q", "--device", "cpu", *(str(ROOT / f) for f in FILES), str(tmp_path / "wrong.yaml"), *IDS]
+    assert main([*argv, "-n", "0", "--json", str(tmp_path / "here.json")]) == 1
+    assert main([*argv, "-n", "2", "--json", str(tmp_path / "workers.json")]) == 1
+    capsys.readouterr()
+    here, workers = _report_without_times(tmp_path / "here.json"), _report_without_times(tmp_path / "workers.json")
+    totals = here["totals"]
+    assert totals["cases"] == 4 + 6 + 3 + 1
+    assert totals["fail"] == 1 and totals["pass_expected_error"] and totals["pass_documented_mismatch"], totals
+    assert workers == here
