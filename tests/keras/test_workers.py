@@ -1,6 +1,7 @@
 """Cases in worker processes (harness/workers.py): a case that kills its process or overruns its
 limit is that case's error, and the others still run.  The workers run a fake case function (no
-Keras): a planted segfault, a planted hang, and a pass."""
+Keras): a planted segfault, a planted hang, and a pass; the last test runs real cases, in workers
+and in this process, and compares their reports."""
 from __future__ import annotations
 
 import atexit
