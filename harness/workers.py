@@ -125,6 +125,15 @@ class Pool:
         self.workers = []
         return False
 
+    def _stop_surplus(self, needed: int) -> None:
+        """Fewer cases than workers: the others are stopped now (killed if still importing Keras), not
+        left to import it for nothing beside the ones that run the cases."""
+        surplus, self.workers = self.workers[needed:], self.workers[:needed]
+        for worker in surplus:
+            worker.ask_to_stop(kill=not worker.ready and not worker.conn.poll())
+        for worker in surplus:
+            worker.join()
+
     def _spawn(self) -> _Worker:
         worker = _Worker(self.context, self.run, self.options, self.warm)
         self.workers.append(worker)
@@ -137,8 +146,10 @@ class Pool:
     def results(self, cases: Sequence[Case]) -> Iterator[tuple[int, CaseResult]]:
         """(index, result) of every case, as they finish."""
         todo = list(enumerate(cases))[::-1]
-        while len(self.workers) < self.size:  # results() outside a with block
+        needed = min(self.size, len(cases))
+        while len(self.workers) < needed:  # results() outside a with block
             self._spawn()
+        self._stop_surplus(needed)
         for worker in self.workers:
             if todo:
                 worker.give(*todo.pop())

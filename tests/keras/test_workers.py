@@ -69,6 +69,20 @@ def test_each_worker_warms_up_first_and_the_timeout_counts_only_the_case(tmp_pat
     assert [results[i].message for i in range(3)] == ["warmed up: True"] * 3
 
 
+def test_with_fewer_cases_than_workers_the_others_are_stopped_before_the_cases_run(tmp_path: Path):
+    """-n 3 for one case: two workers would import Keras for nothing, competing with the one that
+    runs it; they are killed as soon as the cases are known."""
+    (tmp_path / "c.yaml").write_text(CASES)
+    case = schema.load_file(tmp_path / "c.yaml")[0]
+    with Pool(3, reports_its_warm_up, RunOptions(), warm=slow_warm_up) as pool:
+        processes = [w.process for w in pool.workers]
+        results = pool.results([case])
+        index, result = next(results)
+        assert [p.exitcode for p in processes[1:]] == [-signal.SIGKILL] * 2  # before the case's result came
+        assert (index, result.message) == (0, "warmed up: True") and list(results) == []
+        assert [w.process for w in pool.workers] == processes[:1]
+
+
 def endless_warm_up():
     time.sleep(600)
 
