@@ -139,9 +139,12 @@ class Pool:
         self.workers.append(worker)
         return worker
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker, more: bool) -> _Worker:
+        """Kill ``worker`` (dead or overrunning) and, if ``more`` cases wait, start a new one in its place
+        (else the stopped one is returned: nothing is given to it)."""
         worker.stop(kill=True)
         self.workers.remove(worker)
+        return self._spawn() if more else worker
 
     def results(self, cases: Sequence[Case]) -> Iterator[tuple[int, CaseResult]]:
         """(index, result) of every case, as they finish."""
@@ -173,14 +176,12 @@ class Pool:
                     except (EOFError, OSError):  # the process died with the case
                         worker.process.join(timeout=5)
                         result, got_index = died(case, worker.process.exitcode, now - worker.started), index
-                        self._replace(worker)
-                        worker = self._spawn()
+                        worker = self._replace(worker, bool(todo))
                     worker.job = None
                     yield got_index, result
                 elif worker.overran(self.timeout, now):
                     seconds = now - worker.started
-                    self._replace(worker)
-                    worker = self._spawn()
+                    worker = self._replace(worker, bool(todo))
                     yield index, overran(case, self.timeout, seconds)
                 else:
                     continue

@@ -49,6 +49,16 @@ def test_a_crash_and_a_hang_are_their_cases_errors_and_the_run_goes_on(tmp_path:
     assert {r.message for i, r in results.items() if i in (0, 3, 4)} != {f"ran in {os.getpid()}"}  # not here
 
 
+def test_a_worker_lost_with_the_last_case_is_not_replaced(tmp_path: Path):
+    """No case is left for a new worker: it would import Keras for nothing, so none is started."""
+    (tmp_path / "c.yaml").write_text(CASES)
+    fine, segfault = schema.load_file(tmp_path / "c.yaml")[:2]
+    with Pool(1, fake_run, RunOptions()) as pool:
+        results = dict(pool.results([fine, segfault]))
+        assert [results[0].verdict, results[1].verdict] == [Verdict.PASS, Verdict.ERROR]
+        assert pool.workers == []
+
+
 def slow_warm_up():
     """Runs in a worker before its first case: as slow as an import of TensorFlow, and leaves a mark."""
     time.sleep(3)
