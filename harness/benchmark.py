@@ -202,13 +202,18 @@ def memory(n_cases: int) -> None:
               f"{marks[-1][1] - firsts[0]:+.0f} MiB")
 
 
+def _last_line(proc: subprocess.CompletedProcess) -> str:
+    """pytest's summary line, or the end of what it wrote to stderr when it printed nothing."""
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
+
+
 def xdist() -> None:
     """pytest on the case library with and without two workers, and the harness's own tests beside it."""
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests"],
                           capture_output=True, text=True, env=CLEAN_ENV)
     tests = time.perf_counter() - t
-    tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
+    tail = _last_line(proc)
     print(f"pytest -n 2 tests (the harness's own tests): {tests:.1f}s wall ({tail})")
     for line in proc.stdout.splitlines():
         if line.startswith(("FAILED", "ERROR")):
@@ -219,7 +224,7 @@ def xdist() -> None:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider", "cases"],
                               capture_output=True, text=True, env=CLEAN_ENV)
         cases[n] = time.perf_counter() - t
-        tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
+        tail = _last_line(proc)
         print(f"pytest -n {n} cases: {cases[n]:.1f}s wall ({tail})")
     for line in xdist_ratios(tests, cases["0"], cases["2"]):
         print(line)

@@ -76,6 +76,10 @@ class _Worker:
     def overran(self, timeout: float, now: float) -> bool:
         return timeout > 0 and self.ready and now - self.started >= timeout
 
+    def warming(self) -> bool:
+        """Still importing Keras (it has not said it is ready): it has nothing to finish."""
+        return not self.ready and not self.conn.poll()
+
     def stop(self, kill: bool = False) -> None:
         self.ask_to_stop(kill)
         self.join()
@@ -116,23 +120,25 @@ class Pool:
         return self
 
     def __exit__(self, *exc_info) -> bool:
-        for worker in self.workers:
-            # One still warming up (no case selected, a bad file) has nothing to finish: stopped at once.
-            warming = not worker.ready and not worker.conn.poll()
-            worker.ask_to_stop(kill=exc_info[0] is not None or warming)
-        for worker in self.workers:  # all told first: they shut their interpreters down side by side
-            worker.join()
+        # One still warming up (no case selected, a bad file) is killed at once.
+        self._stop(self.workers, kill=exc_info[0] is not None)
         self.workers = []
         return False
 
-    def _stop_surplus(self, needed: int) -> None:
-        """Fewer cases than workers: the others are stopped now (killed if still importing Keras), not
-        left to import it for nothing beside the ones that run the cases."""
-        surplus, self.workers = self.workers[needed:], self.workers[:needed]
-        for worker in surplus:
-            worker.ask_to_stop(kill=not worker.ready and not worker.conn.poll())
-        for worker in surplus:
+    @staticmethod
+    def _stop(workers: list[_Worker], kill: bool = False) -> None:
+        """Stop ``workers``: those still warming up (or all, with ``kill``) killed, the others asked; all
+        told first, then joined, so that they shut their interpreters down side by side."""
+        for worker in workers:
+            worker.ask_to_stop(kill=kill or worker.warming())
+        for worker in workers:
             worker.join()
+
+    def _stop_surplus(self, needed: int) -> None:
+        """Fewer cases than workers: the others are stopped now, not left to import Keras for nothing
+        beside the ones that run the cases."""
+        surplus, self.workers = self.workers[needed:], self.workers[:needed]
+        self._stop(surplus)
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self.context, self.run, self.options, self.warm)
